@@ -1,0 +1,3 @@
+from cfsnn_cli.registry import Registry
+
+TASK_LOSSES: Registry[type] = Registry("loss")

@@ -1,0 +1,51 @@
+"""Task losses on per-step logits [T, B, K]."""
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from cfsnn_cli.errors import require
+from cfsnn_cli.losses.registry import TASK_LOSSES
+
+
+def _check_smoothing(label_smoothing: float) -> float:
+    require(0 <= label_smoothing < 1, "label_smoothing", f"must be in [0, 1) (got {label_smoothing})")
+    return float(label_smoothing)
+
+
+@TASK_LOSSES.register("ce")
+class TimeAveragedCrossEntropy(nn.Module):
+    """Cross-entropy of the output averaged over time: CE(mean_t O_t, y)."""
+
+    def __init__(self, label_smoothing: float = 0.0):
+        super().__init__()
+        self.label_smoothing = _check_smoothing(label_smoothing)
+
+    def forward(self, logits_seq: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(logits_seq.mean(0), targets, label_smoothing=self.label_smoothing)
+
+
+@TASK_LOSSES.register("tet")
+class TemporalEfficientTraining(nn.Module):
+    """TET: mean_t CE(O_t, y) + tet_lambda · mean_t MSE(O_t, φ) with φ = 1.
+
+    Every step is pushed towards the right class on its own, which is what lets a model trained
+    at T steps answer early (the latency curve `cfsnn eval` reports).
+    """
+
+    def __init__(self, label_smoothing: float = 0.0, tet_lambda: float = 0.05):
+        super().__init__()
+        self.label_smoothing = _check_smoothing(label_smoothing)
+        require(tet_lambda >= 0, "tet_lambda", f"must be >= 0 (got {tet_lambda})")
+        self.tet_lambda = float(tet_lambda)
+
+    def forward(self, logits_seq: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        steps, batch, classes = logits_seq.shape
+        per_step = F.cross_entropy(
+            logits_seq.reshape(steps * batch, classes),
+            targets.repeat(steps),
+            label_smoothing=self.label_smoothing,
+        )
+        if self.tet_lambda == 0:
+            return per_step
+        return per_step + self.tet_lambda * F.mse_loss(logits_seq, torch.ones_like(logits_seq))

@@ -1,0 +1,102 @@
+"""The module every neuron kind is: options checked once, then a thin call into the kernel.
+
+State (the membrane potential) is a value made inside `forward`: nothing to reset between batches,
+nothing of it in `state_dict`.
+"""
+
+import math
+
+import torch
+from torch import nn
+
+from cfsnn_cli.errors import require
+from cfsnn_cli.neurons.firing import FiringRule
+from cfsnn_cli.neurons.kernel import NeuronSequence
+from cfsnn_cli.neurons.observe import LayerObservation, current_observations
+from cfsnn_cli.surrogates import SigmoidSurrogate, Surrogate
+
+
+class SpikingNeuron(nn.Module):
+    """H_t = β·V_{t−1} + X_t, N_t = fire(H_t), V_t = reset(H_t, N_t); input and output [T, B, ...]."""
+
+    def __init__(
+        self,
+        *,
+        tau: float,
+        learn_tau: bool,
+        threshold: float,
+        learn_threshold: bool,
+        levels: int,
+        bipolar: bool,
+        hard_reset: bool,
+        v_reset: float,
+        detach_reset: bool,
+        v_init: float,
+        surrogate: Surrogate | None,
+    ):
+        super().__init__()
+        require(tau >= 1, "tau", f"must be >= 1 (got {tau}); tau = inf gives an integrate-and-fire neuron")
+        require(not (learn_tau and (tau == 1 or math.isinf(tau))), "tau", f"learn_tau needs 1 < tau < inf (got {tau})")
+        require(threshold > 0, "threshold", f"must be > 0 (got {threshold})")
+        require(isinstance(levels, int) and levels >= 1, "levels", f"must be an integer >= 1 (got {levels})")
+        require(not (hard_reset and (levels > 1 or bipolar)), "reset", "a hard reset needs levels = 1 and bipolar = false")
+        beta = 1.0 - 1.0 / tau
+        if learn_tau:
+            # Stored raw as PLIF does: β = sigmoid(w) stays in (0, 1) whatever the optimiser does.
+            self.raw_decay = nn.Parameter(torch.tensor(math.log(beta / (1 - beta))))
+        else:
+            self.decay = beta
+        if learn_threshold:
+            self.threshold = nn.Parameter(torch.tensor(float(threshold)))
+        else:
+            self.threshold = float(threshold)
+        self.surrogate = surrogate if surrogate is not None else SigmoidSurrogate()
+        self.rule = FiringRule(
+            levels=levels,
+            bipolar=bipolar,
+            hard_reset=hard_reset,
+            v_reset=float(v_reset),
+            detach_reset=detach_reset,
+            v_init=float(v_init),
+            surrogate=self.surrogate,
+        )
+
+    def decay_value(self) -> torch.Tensor:
+        """β as a 0-d tensor (learnable or not)."""
+        if hasattr(self, "raw_decay"):
+            return torch.sigmoid(self.raw_decay)
+        return torch.tensor(self.decay)
+
+    def threshold_value(self) -> torch.Tensor:
+        if isinstance(self.threshold, nn.Parameter):
+            return self.threshold
+        return torch.tensor(self.threshold)
+
+    def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
+        cast = {"device": x_seq.device, "dtype": x_seq.dtype}
+        needs_grad = self.training and torch.is_grad_enabled()
+        alpha = self.surrogate.alpha_for(x_seq.shape[0], x_seq, needs_grad)
+        seen = current_observations()
+        spikes, positive, negative = NeuronSequence.apply(
+            x_seq, self.decay_value().to(**cast), self.threshold_value().to(**cast), alpha, self.rule, seen is not None
+        )
+        if seen is not None:
+            channels = positive.numel()
+            seen.layers.append(
+                LayerObservation(
+                    layer=self,
+                    positive=positive,
+                    negative=negative,
+                    elements_per_channel=x_seq.numel() // channels,
+                    spike_events=spikes.detach().abs().sum(),
+                    neurons=x_seq[0].numel(),
+                )
+            )
+        return spikes
+
+    def extra_repr(self) -> str:
+        beta = "learnable" if hasattr(self, "raw_decay") else f"{self.decay:g}"
+        theta = "learnable" if isinstance(self.threshold, nn.Parameter) else f"{self.threshold:g}"
+        r = self.rule
+        reset = f"hard to {r.v_reset:g}" if r.hard_reset else "soft"
+        return f"beta={beta}, threshold={theta}, levels={r.levels}, bipolar={r.bipolar}, reset={reset}, detach_reset={r.detach_reset}"

@@ -1,0 +1,55 @@
+"""Statistics the neurons produce while they run, for whoever asks (the balanced loss, the
+spike profiler). Asking is a context, not module state: outside `observe()` nothing is recorded."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+
+@dataclass
+class LayerObservation:
+    """One neuron layer's pass over a sequence.
+
+    `positive` and `negative` are Σ relu(H) and Σ relu(−H) per channel (dim 2 of x_seq, or a single
+    channel for [T, B] inputs) over time, batch and space, each from `elements_per_channel` values.
+    They keep their autograd link to the neuron input. `spike_events` is Σ|N| (detached).
+    """
+
+    layer: nn.Module
+    positive: torch.Tensor
+    negative: torch.Tensor
+    elements_per_channel: int
+    spike_events: torch.Tensor
+    neurons: int  # B × (neurons of one sample), for firing rates
+
+
+@dataclass
+class Observations:
+    layers: list[LayerObservation] = field(default_factory=list)
+
+
+_current: ContextVar[Observations | None] = ContextVar("cfsnn_observations", default=None)
+
+
+@contextmanager
+def observe() -> Iterator[Observations]:
+    """Record every neuron layer that runs inside the block::
+
+        with observe() as seen:
+            logits = model(x_seq)
+        loss = objective(logits, y, seen)
+    """
+    seen = Observations()
+    token = _current.set(seen)
+    try:
+        yield seen
+    finally:
+        _current.reset(token)
+
+
+def current_observations() -> Observations | None:
+    return _current.get()

@@ -1,0 +1,38 @@
+"""A plain autograd implementation of the neuron equations, for tests and benchmarks only.
+
+It differs from the kernel on purpose: the count uses the spec's floor formula, and gradients come
+from autograd through the smooth primitive F (a straight-through estimator written as
+`hard + (smooth − smooth.detach())`, exact in forward), never from the kernel's closed forms.
+"""
+
+import torch
+
+from cfsnn_cli.neurons.firing import FiringRule
+from cfsnn_cli.neurons.kernel import channel_sum
+
+
+def reference_count(h: torch.Tensor, threshold: torch.Tensor, levels: int, bipolar: bool) -> torch.Tensor:
+    if bipolar:
+        return torch.sign(h) * torch.clamp(torch.floor(h.abs() / threshold), max=levels)
+    return torch.clamp(torch.floor(h.clamp_min(0) / threshold), max=levels)
+
+
+def reference_sequence(x_seq, beta, threshold, alpha, rule: FiringRule):
+    """Same signature and outputs as NeuronSequence.apply with recording on."""
+    v = torch.full_like(x_seq[0], rule.v_init)
+    spikes, positive, negative = [], 0, 0
+    for t in range(x_seq.shape[0]):
+        h = beta * v + x_seq[t]
+        step_alpha = alpha[t] if alpha.numel() > 1 else alpha[0]
+        smooth = rule.surrogate.smooth_count(h, threshold, step_alpha, rule.levels, rule.bipolar)
+        n = reference_count(h.detach(), threshold.detach(), rule.levels, rule.bipolar) + (smooth - smooth.detach())
+        spikes.append(n)
+        positive = positive + channel_sum(torch.relu(h))
+        negative = negative + channel_sum(torch.relu(-h))
+        if rule.hard_reset:
+            gate = n.detach() if rule.detach_reset else n
+            v = h - gate * (h - rule.v_reset)
+        else:
+            reset = threshold * n
+            v = h - (reset.detach() if rule.detach_reset else reset)
+    return torch.stack(spikes), positive, negative

@@ -1,0 +1,3 @@
+from cfsnn_cli.registry import Registry
+
+NEURONS: Registry[type] = Registry("neuron")

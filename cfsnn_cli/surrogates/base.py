@@ -1,0 +1,128 @@
+"""What every surrogate shares: the learnable sharpness α and the gradients of the spike count.
+
+A surrogate is a smooth primitive σ_α(u) = F(α·u) standing in for the Heaviside step Θ(u) in the
+backward pass. Because every primitive has that form, one pair of functions per kind (F and F')
+gives all three derivatives the neuron kernel needs:
+
+    dσ/du = α·F'(α·u)          dσ/dα = u·F'(α·u)
+
+The spike count of a circulate-firing neuron, N = Σ_k Θ(H − kθ) − Σ_k Θ(−H − kθ) (the second sum
+only when bipolar), is replaced in backward by the same sums of σ_α, so dN/dH, dN/dθ and dN/dα
+follow from the two lines above (see docs/method.md, section 2).
+"""
+
+import math
+from typing import Literal
+
+import torch
+from torch import nn
+
+from cfsnn_cli.errors import CfsnnError, require
+
+Learnable = Literal["none", "layer", "timestep"]
+LEARNABLE_MODES = ("none", "layer", "timestep")
+
+
+def _inverse_softplus(y: float) -> float:
+    # log(exp(y) - 1), written to stay finite for large y
+    return y + math.log(-math.expm1(-y))
+
+
+class Surrogate(nn.Module):
+    """Base class: subclasses set `default_alpha` and define `primitive` (F) and `derivative` (F')."""
+
+    default_alpha: float = 4.0
+
+    def __init__(
+        self,
+        alpha: float | None = None,
+        alpha_min: float = 0.1,
+        learnable: Learnable = "none",
+        timesteps: int | None = None,
+    ):
+        super().__init__()
+        alpha = self.default_alpha if alpha is None else float(alpha)
+        require(alpha_min >= 0, "alpha_min", f"must be >= 0 (got {alpha_min})")
+        require(alpha > alpha_min, "alpha", f"must be > alpha_min = {alpha_min} (got {alpha})")
+        require(learnable in LEARNABLE_MODES, "learnable", f"must be one of {', '.join(LEARNABLE_MODES)} (got {learnable!r})")
+        if learnable == "timestep":
+            require(timesteps is not None and timesteps >= 1, "timesteps", "learnable = 'timestep' needs the number of time steps T >= 1")
+        self.alpha = alpha
+        self.alpha_min = float(alpha_min)
+        self.learnable = learnable
+        self.timesteps = timesteps if learnable == "timestep" else None
+        if learnable != "none":
+            # Stored raw, read as alpha_min + softplus(raw): α stays above alpha_min whatever the optimiser does.
+            size = timesteps if learnable == "timestep" else 1
+            self.raw_alpha = nn.Parameter(torch.full((size,), _inverse_softplus(alpha - alpha_min)))
+
+    # -- the primitive, per kind -------------------------------------------------------------
+    @staticmethod
+    def primitive(z: torch.Tensor) -> torch.Tensor:  # F(z), rising from 0 to 1
+        raise NotImplementedError
+
+    @staticmethod
+    def derivative(z: torch.Tensor) -> torch.Tensor:  # F'(z)
+        raise NotImplementedError
+
+    # -- α ---------------------------------------------------------------------------------------
+    def alpha_values(self) -> torch.Tensor:
+        """The current α: shape [T] for per-step α, [1] otherwise."""
+        if self.learnable == "none":
+            return torch.tensor([self.alpha])
+        return self.alpha_min + nn.functional.softplus(self.raw_alpha)
+
+    def alpha_for(self, timesteps: int, like: torch.Tensor, needs_grad: bool) -> torch.Tensor:
+        """α for an input of `timesteps` steps, on the device and dtype of `like`.
+
+        Per-step α exists for the T it was built for. Backward at another T has no α for some
+        steps, so that is refused; a forward-only pass never reads α, so any T works there.
+        """
+        alpha = self.alpha_values().to(device=like.device, dtype=like.dtype)
+        if self.learnable == "timestep" and timesteps != self.timesteps:
+            if needs_grad:
+                raise CfsnnError(
+                    "timesteps",
+                    f"this layer learns one surrogate alpha per time step for T={self.timesteps}, "
+                    f"but the input has T={timesteps}; train with T={self.timesteps} or rebuild the model",
+                )
+            return alpha.detach().mean().reshape(1)
+        return alpha
+
+    # -- the spike count and its gradients -------------------------------------------------------
+    @staticmethod
+    def _crossings(h: torch.Tensor, threshold: torch.Tensor, levels: int, bipolar: bool):
+        """(distance to each crossing u_k, its sign in N): u = H − kθ (+1) and −H − kθ (−1)."""
+        for k in range(1, levels + 1):
+            yield k, h - k * threshold, 1.0
+            if bipolar:
+                yield k, -h - k * threshold, -1.0
+
+    def smooth_count(self, h, threshold, alpha, levels: int, bipolar: bool) -> torch.Tensor:
+        """Σ_k σ_α(H − kθ) − Σ_k σ_α(−H − kθ): the smooth stand-in for N, differentiable by autograd."""
+        total = torch.zeros_like(h)
+        for _, u, sign in self._crossings(h, threshold, levels, bipolar):
+            total = total + sign * self.primitive(alpha * u)
+        return total
+
+    def count_gradients(self, h, threshold, alpha, levels: int, bipolar: bool, need_threshold: bool, need_alpha: bool):
+        """dN/dH, dN/dθ and dN/dα of the smooth count at H, in closed form (None where not needed).
+
+        With z = α·u and F' = derivative(z): a crossing u = ±H − kθ with sign s in N contributes
+        s·α·F'·(±1) to dN/dH (always +α·F'), −s·k·α·F' to dN/dθ and s·u·F' to dN/dα.
+        """
+        d_h = torch.zeros_like(h)
+        d_threshold = torch.zeros_like(h) if need_threshold else None
+        d_alpha = torch.zeros_like(h) if need_alpha else None
+        for k, u, sign in self._crossings(h, threshold, levels, bipolar):
+            slope = self.derivative(alpha * u)
+            d_h += alpha * slope
+            if need_threshold:
+                d_threshold -= (sign * k) * alpha * slope
+            if need_alpha:
+                d_alpha += sign * u * slope
+        return d_h, d_threshold, d_alpha
+
+    def extra_repr(self) -> str:
+        steps = f", timesteps={self.timesteps}" if self.timesteps else ""
+        return f"alpha={self.alpha}, alpha_min={self.alpha_min}, learnable={self.learnable!r}{steps}"
