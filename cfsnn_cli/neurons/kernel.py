@@ -66,39 +66,43 @@ class NeuronSequence(torch.autograd.Function):
         grad_beta = torch.zeros_like(beta) if need_beta else None
         grad_threshold = torch.zeros_like(threshold) if need_threshold else None
         grad_alpha = torch.zeros_like(alpha) if need_alpha else None
+        # the spikes themselves enter backward only through a hard reset's gate or θ's reset term
+        needs_count = rule.hard_reset or (need_threshold and not rule.detach_reset)
         grad_v = None  # dL/dV_t; V_T feeds nothing
         count_at_previous_step = None  # N_{t-1}, already computed for β's gradient
         for t in reversed(range(potentials.shape[0])):
             h = potentials[t]
-            n = count_at_previous_step if count_at_previous_step is not None else rule.count(h, threshold)
+            n = None
+            if needs_count:
+                n = count_at_previous_step if count_at_previous_step is not None else rule.count(h, threshold)
             step_alpha = alpha[t] if alpha.numel() > 1 else alpha[0]
-            d_h, d_threshold, d_alpha = rule.surrogate.count_gradients(
-                h, threshold, step_alpha, rule.levels, rule.bipolar, need_threshold, need_alpha
-            )
             # dL/dN_t: through the output spike, and through the reset V_t = H_t − N_t·R_t unless detached
             grad_n = grad_spikes[t]
             if grad_v is not None and not rule.detach_reset:
                 reset_amount = h - rule.v_reset if rule.hard_reset else threshold
                 grad_n = grad_n - grad_v * reset_amount
-            grad_h = grad_n * d_h
+            grad_h, step_grad_threshold, step_grad_alpha = rule.surrogate.count_vjp(
+                grad_n, h, threshold, step_alpha, rule.levels, rule.bipolar, need_threshold, need_alpha
+            )
             if grad_v is not None:
                 # the direct path H_t → V_t; a hard reset closes it where the neuron fired
-                grad_h = grad_h + (grad_v * (1 - n) if rule.hard_reset else grad_v)
+                grad_h += grad_v * (1 - n) if rule.hard_reset else grad_v
             if balance_grads:
-                grad_h = grad_h + _as_channels(grad_positive, h) * (h > 0) - _as_channels(grad_negative, h) * (h < 0)
+                grad_h += _as_channels(grad_positive, h) * (h > 0)
+                grad_h -= _as_channels(grad_negative, h) * (h < 0)
 
             if need_threshold:
-                grad_threshold += (grad_n * d_threshold).sum()
+                grad_threshold += step_grad_threshold
                 if grad_v is not None and not rule.detach_reset and not rule.hard_reset:
-                    grad_threshold -= (grad_v * n).sum()
+                    grad_threshold -= torch.dot(grad_v.reshape(-1), n.reshape(-1))
             if need_alpha:
-                grad_alpha[t if alpha.numel() > 1 else 0] += (grad_n * d_alpha).sum()
+                grad_alpha[t if alpha.numel() > 1 else 0] += step_grad_alpha
             count_at_previous_step = None
             if need_beta:
                 if t > 0:
                     count_at_previous_step = rule.count(potentials[t - 1], threshold)
                     v_before = rule.reset(potentials[t - 1], count_at_previous_step, threshold)
-                    grad_beta += (grad_h * v_before).sum()
+                    grad_beta += torch.dot(grad_h.reshape(-1), v_before.reshape(-1))
                 else:
                     grad_beta += grad_h.sum() * rule.v_init
             grad_x[t] = grad_h

@@ -105,23 +105,27 @@ class Surrogate(nn.Module):
             total = total + sign * self.primitive(alpha * u)
         return total
 
-    def count_gradients(self, h, threshold, alpha, levels: int, bipolar: bool, need_threshold: bool, need_alpha: bool):
-        """dN/dH, dN/dθ and dN/dα of the smooth count at H, in closed form (None where not needed).
+    def count_vjp(self, grad_n, h, threshold, alpha, levels: int, bipolar: bool, need_threshold: bool, need_alpha: bool):
+        """Push dL/dN back through the smooth count: (dL/dH, dL/dθ, dL/dα), the last two 0-d or None.
 
-        With z = α·u and F' = derivative(z): a crossing u = ±H − kθ with sign s in N contributes
-        s·α·F'·(±1) to dN/dH (always +α·F'), −s·k·α·F' to dN/dθ and s·u·F' to dN/dα.
+        With z = α·u and F' = derivative(z), a crossing u = ±H − kθ that enters N with sign s
+        contributes α·F' to dN/dH (the two signs cancel), −s·k·α·F' to dN/dθ and s·u·F' to dN/dα.
+        Written as a vector-Jacobian product so that nothing the size of H is kept per crossing.
         """
-        d_h = torch.zeros_like(h)
-        d_threshold = torch.zeros_like(h) if need_threshold else None
-        d_alpha = torch.zeros_like(h) if need_alpha else None
+        grad_h = torch.zeros_like(h)
+        grad_threshold = h.new_zeros(()) if need_threshold else None
+        grad_alpha = h.new_zeros(()) if need_alpha else None
         for k, u, sign in self._crossings(h, threshold, levels, bipolar):
-            slope = self.derivative(alpha * u)
-            d_h += alpha * slope
+            weighted = self.derivative(u * alpha).mul_(grad_n)  # dL/dN · F'(α·u)
+            grad_h += weighted
             if need_threshold:
-                d_threshold -= (sign * k) * alpha * slope
+                grad_threshold -= (sign * k) * weighted.sum()
             if need_alpha:
-                d_alpha += sign * u * slope
-        return d_h, d_threshold, d_alpha
+                grad_alpha += sign * torch.dot(weighted.reshape(-1), u.reshape(-1))
+        grad_h *= alpha
+        if need_threshold:
+            grad_threshold *= alpha
+        return grad_h, grad_threshold, grad_alpha
 
     def extra_repr(self) -> str:
         steps = f", timesteps={self.timesteps}" if self.timesteps else ""

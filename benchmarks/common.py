@@ -1,0 +1,51 @@
+"""Measuring helpers shared by the benchmark scripts (not a test: nothing here asserts)."""
+
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+
+
+def saved_for_backward_bytes(step: Callable[[], torch.Tensor]) -> int:
+    """Bytes of distinct storages autograd keeps between forward and backward for one call.
+
+    This is the memory a layer costs in training beyond its output; it is exact and repeatable
+    on any device, unlike a CPU allocator's peak.
+    """
+    storages: dict[int, int] = {}
+
+    def pack(tensor):
+        storage = tensor.untyped_storage()
+        storages[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        output = step()
+    del output
+    return sum(storages.values())
+
+
+def median_seconds(run: Callable[[], None], repeats: int, device: torch.device) -> float:
+    run()  # warm-up: allocator, lazy init
+    times = []
+    for _ in range(repeats):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        run()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def cuda_peak_bytes(run: Callable[[], None], device: torch.device) -> int | None:
+    if device.type != "cuda":
+        return None
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats(device)
+    base = torch.cuda.memory_allocated(device)
+    run()
+    torch.cuda.synchronize()
+    return torch.cuda.max_memory_allocated(device) - base
