@@ -5,17 +5,22 @@ class CfsnnError(ValueError):
     """A mistake in what the user gave (an option, a recipe field, a file).
 
     `field` names the offending option (``"tau"``, ``"neuron.levels"``) so that a caller higher up
-    can prefix it with the recipe section or the file it came from.
+    can place it under its recipe section; `source` is the file it came from, when there is one.
     """
 
-    def __init__(self, field: str, problem: str):
+    def __init__(self, field: str, problem: str, source: str | None = None):
         self.field = field
         self.problem = problem
-        super().__init__(f"{field}: {problem}")
+        self.source = source
+        where = f"{source}: " if source else ""
+        super().__init__(f"{where}{field}: {problem}")
 
     def within(self, section: str) -> "CfsnnError":
         """The same error with its field placed under `section` (``tau`` → ``neuron.tau``)."""
-        return CfsnnError(f"{section}.{self.field}", self.problem)
+        return CfsnnError(f"{section}.{self.field}", self.problem, self.source)
+
+    def from_source(self, source: str) -> "CfsnnError":
+        return CfsnnError(self.field, self.problem, source)
 
 
 def require(condition: bool, field: str, problem: str) -> None:

@@ -1,0 +1,58 @@
+"""The `cfsnn` Typer app. Commands are thin (checks → one engine call → rendering); user mistakes
+from anywhere are caught here, once, and printed as one line with exit code 2."""
+
+import os
+import sys
+
+import typer
+from typer.core import TyperGroup
+
+from cfsnn_cli.cli import eval as eval_command
+from cfsnn_cli.cli import recipes, train
+from cfsnn_cli.errors import CfsnnError
+
+EXIT_USER_ERROR = 2
+
+
+def debugging() -> bool:
+    return os.environ.get("CFSNN_DEBUG", "") not in ("", "0")
+
+
+class CfsnnGroup(TyperGroup):
+    """Turns the engine's exceptions into one line on stderr and an exit code."""
+
+    def invoke(self, ctx: typer.Context):
+        from cfsnn_cli.cli.outcomes import exit_code_and_message  # knows the engine's exceptions
+
+        try:
+            return super().invoke(ctx)
+        except CfsnnError as error:
+            if debugging():
+                raise
+            typer.echo(f"cfsnn: error: {error}", err=True)
+            ctx.exit(EXIT_USER_ERROR)
+        except (typer.Exit, typer.Abort, typer.TyperException):  # the CLI's own flow: usage errors, --help
+            raise
+        except Exception as error:
+            if debugging():
+                raise
+            code, message = exit_code_and_message(error)
+            typer.echo(message, err=True)
+            ctx.exit(code)
+
+
+app = typer.Typer(
+    name="cfsnn",
+    cls=CfsnnGroup,
+    help="Train, evaluate, profile and export spiking neural networks with circulate-firing neurons.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("train")(train.train)
+app.command("eval")(eval_command.evaluate)
+app.add_typer(recipes.app, name="recipes")
+
+
+def main() -> None:
+    sys.exit(app())

@@ -1,0 +1,57 @@
+"""`cfsnn recipes`: list the shipped recipes, show one resolved, check files."""
+
+from typing import Annotated
+
+import typer
+
+from cfsnn_cli.errors import CfsnnError
+
+app = typer.Typer(help="List, show and check recipes.", no_args_is_help=False)
+
+
+@app.callback(invoke_without_command=True)
+def list_recipes(context: typer.Context) -> None:
+    """List the recipes that ship with cfsnn (run one by name: `cfsnn train NAME`)."""
+    if context.invoked_subcommand is not None:
+        return
+    from rich.table import Table
+
+    from cfsnn_cli.cli.render import console
+    from cfsnn_cli.recipe import load_recipe, shipped_recipes
+
+    table = Table(title="shipped recipes")
+    for column in ("name", "data", "model", "neuron", "T", "epochs", "description"):
+        table.add_column(column)
+    for name in shipped_recipes():
+        recipe = load_recipe(name)
+        table.add_row(name, recipe.data.kind, recipe.model.kind, recipe.neuron.kind, str(recipe.data.timesteps), str(recipe.train.epochs), recipe.description)
+    console.print(table)
+
+
+@app.command("show")
+def show(
+    name: Annotated[str, typer.Argument(help="A shipped recipe's name or a recipe file.")],
+    overrides: Annotated[list[str] | None, typer.Option("--set", help="Override a field: section.field=value.", show_default=False)] = None,
+) -> None:
+    """Print a recipe fully resolved (inheritance, overrides and every default) as TOML."""
+    from cfsnn_cli.recipe import load_recipe
+
+    typer.echo(load_recipe(name, overrides or []).to_toml(), nl=False)
+
+
+@app.command("check")
+def check(files: Annotated[list[str], typer.Argument(help="Recipe files (or shipped names) to validate.")]) -> None:
+    """Validate recipes; exit code 2 if any is invalid."""
+    from cfsnn_cli.recipe import load_recipe
+
+    failed = False
+    for file in files:
+        try:
+            load_recipe(file)
+        except CfsnnError as error:
+            typer.echo(f"cfsnn: error: {error}", err=True)
+            failed = True
+        else:
+            typer.echo(f"ok: {file}")
+    if failed:
+        raise typer.Exit(2)

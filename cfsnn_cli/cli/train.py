@@ -1,0 +1,62 @@
+"""`cfsnn train`: a recipe in, a trained and evaluated run folder out."""
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cfsnn_cli.errors import CfsnnError
+
+RECIPE_HELP = "A recipe file, or the name of a shipped recipe (see `cfsnn recipes`). Default: quickstart."
+SET_HELP = "Override a recipe field: section.field=value, the value a TOML literal (repeatable)."
+
+
+def default_run_dir(name: str) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    candidate = Path("runs") / f"{name}-{stamp}"
+    suffix = 1
+    while candidate.exists():
+        suffix += 1
+        candidate = Path("runs") / f"{name}-{stamp}-{suffix}"
+    return candidate
+
+
+def train(
+    recipe: Annotated[str | None, typer.Argument(help=RECIPE_HELP, show_default=False)] = None,
+    overrides: Annotated[list[str] | None, typer.Option("--set", help=SET_HELP, show_default=False)] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Run folder to create (default: runs/NAME-TIMESTAMP).", show_default=False)] = None,
+    resume: Annotated[Path | None, typer.Option("--resume", help="Continue the interrupted run in this folder, with its own recipe.", show_default=False)] = None,
+    data_root: Annotated[str | None, typer.Option("--data-root", help="Use this dataset folder instead of the recipe's data.root.", show_default=False)] = None,
+) -> None:
+    """Train a model from a recipe; validate every epoch; save best and last checkpoints."""
+    from cfsnn_cli.cli.plots import training_plot
+    from cfsnn_cli.cli.render import TrainingDisplay, console, epochs_table
+    from cfsnn_cli.cli.signals import stop_on_signals
+    from cfsnn_cli.engine.checkpoint import load_model_checkpoint
+    from cfsnn_cli.engine.train import StopRequest, read_metrics
+    from cfsnn_cli.engine.train import train as run_training
+    from cfsnn_cli.recipe import load_recipe
+
+    if resume is not None:
+        if recipe is not None or overrides or out is not None:
+            raise CfsnnError("--resume", "continues a run with its own recipe in its own folder: drop RECIPE, --set and --out")
+        chosen = load_model_checkpoint(resume, "--resume").recipe
+        run_dir = resume
+    else:
+        chosen = load_recipe(recipe or "quickstart", overrides or [])
+        run_dir = out if out is not None else default_run_dir(chosen.name)
+
+    stop = StopRequest()
+    with TrainingDisplay() as display, stop_on_signals(stop, display.console.print):
+        result = run_training(chosen, run_dir, resume=resume is not None, data_root=data_root, reporter=display, stop=stop)
+
+    history = read_metrics(run_dir)
+    training_plot(history, chosen.name, run_dir / "curves.png")
+    console.print(epochs_table(history))
+    final = result.final
+    console.print(
+        f"final test accuracy {100 * final['test_accuracy']:.2f}% (epoch {final['epoch']}); "
+        f"best {100 * result.best_accuracy:.2f}% at epoch {result.best_epoch}\n"
+        f"run folder: {run_dir}  (model.safetensors = last epoch, best.safetensors = best epoch, curves.png)"
+    )

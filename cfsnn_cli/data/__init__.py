@@ -1,0 +1,9 @@
+"""Datasets by recipe `kind`: each returns a DatasetSplit; batches become [T, B, ...] in collate."""
+
+from cfsnn_cli.data.base import DatasetSplit, TimeFirstCollate
+from cfsnn_cli.data.registry import DATASETS
+
+# Importing a module registers its kinds.
+from cfsnn_cli.data import digits, images  # noqa: F401
+
+__all__ = ["DATASETS", "DatasetSplit", "TimeFirstCollate"]

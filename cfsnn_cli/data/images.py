@@ -1,0 +1,114 @@
+"""Static image datasets through torchvision: CIFAR-10/100 and ImageNet-style folders.
+
+Nothing is downloaded unless the recipe says `download = true`. Real CIFAR files go through
+torchvision's stock classes, which check every batch file's md5 against the official release
+before reading it.
+"""
+
+from pathlib import Path
+from typing import Literal
+
+from torchvision import datasets, transforms
+
+from cfsnn_cli.data.augment import image_transform
+from cfsnn_cli.data.base import DatasetSplit
+from cfsnn_cli.data.registry import DATASETS
+from cfsnn_cli.errors import CfsnnError, require
+
+CIFAR_STATS = {
+    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+    "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
+}
+IMAGENET_STATS = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+
+
+def _root(root: str, kind: str, expected: str) -> Path:
+    require(bool(root), "root", f"{kind} needs data.root, the folder that holds {expected} (or --data-root)")
+    path = Path(root).expanduser()
+    require(path.is_dir(), "root", f"{path} is not a folder (it should hold {expected})")
+    return path
+
+
+def _cifar(kind: str, cls, folder: str, split, root, download, crop_padding, flip, autoaugment, cutout) -> DatasetSplit:
+    path = _root(root, kind, f"{folder}/") if not download else Path(root or ".").expanduser()
+    require(crop_padding >= 0, "crop_padding", f"must be >= 0 (got {crop_padding})")
+    require(cutout >= 0, "cutout", f"must be >= 0 (got {cutout})")
+    mean, std = CIFAR_STATS[kind]
+    transform = image_transform(
+        train=split == "train",
+        mean=mean,
+        std=std,
+        crop=transforms.RandomCrop(32, padding=crop_padding) if crop_padding else None,
+        flip=flip,
+        autoaugment=transforms.AutoAugmentPolicy.CIFAR10 if autoaugment else None,
+        cutout=cutout,
+    )
+    try:
+        dataset = cls(str(path), train=split == "train", transform=transform, download=download)
+    except RuntimeError as error:  # torchvision: "Dataset not found or corrupted"
+        raise CfsnnError(
+            "root",
+            f"{path / folder} is missing or does not match the official {kind} release ({error}); "
+            f"get it from https://www.cs.toronto.edu/~kriz/cifar.html or set data.download = true",
+        ) from None
+    return DatasetSplit(dataset=dataset, num_classes=len(dataset.classes), input_shape=(3, 32, 32), class_names=list(dataset.classes))
+
+
+@DATASETS.register("cifar10")
+def cifar10(
+    split: Literal["train", "test"],
+    root: str = "",
+    download: bool = False,
+    crop_padding: int = 4,
+    flip: bool = True,
+    autoaugment: bool = False,
+    cutout: int = 0,
+) -> DatasetSplit:
+    return _cifar("cifar10", datasets.CIFAR10, "cifar-10-batches-py", split, root, download, crop_padding, flip, autoaugment, cutout)
+
+
+@DATASETS.register("cifar100")
+def cifar100(
+    split: Literal["train", "test"],
+    root: str = "",
+    download: bool = False,
+    crop_padding: int = 4,
+    flip: bool = True,
+    autoaugment: bool = False,
+    cutout: int = 0,
+) -> DatasetSplit:
+    return _cifar("cifar100", datasets.CIFAR100, "cifar-100-python", split, root, download, crop_padding, flip, autoaugment, cutout)
+
+
+@DATASETS.register("imagefolder")
+def imagefolder(
+    split: Literal["train", "test"],
+    root: str = "",
+    image_size: int = 224,
+    flip: bool = True,
+    autoaugment: bool = False,
+    cutout: int = 0,
+) -> DatasetSplit:
+    """ImageNet layout: root/train/<class>/<image> and root/val/<class>/<image> (the test split)."""
+    base = _root(root, "imagefolder", "train/<class>/ and val/<class>/")
+    require(image_size >= 8, "image_size", f"must be >= 8 (got {image_size})")
+    folder = base / ("train" if split == "train" else "val")
+    require(folder.is_dir(), "root", f"{folder} is missing (ImageNet layout: {base}/train/<class>/…, {base}/val/<class>/…)")
+    transform = image_transform(
+        train=split == "train",
+        mean=IMAGENET_STATS[0],
+        std=IMAGENET_STATS[1],
+        crop=transforms.RandomResizedCrop(image_size),
+        flip=flip,
+        autoaugment=transforms.AutoAugmentPolicy.IMAGENET if autoaugment else None,
+        cutout=cutout,
+        eval_resize=[transforms.Resize(int(image_size * 256 / 224)), transforms.CenterCrop(image_size)],
+    )
+    try:
+        dataset = datasets.ImageFolder(str(folder), transform=transform)
+    except (FileNotFoundError, RuntimeError) as error:
+        raise CfsnnError("root", f"{folder}: {error}") from None
+    if split == "test":
+        train_classes = sorted(p.name for p in (base / "train").iterdir() if p.is_dir()) if (base / "train").is_dir() else None
+        require(train_classes in (None, dataset.classes), "root", f"{folder} has other class folders than {base / 'train'}")
+    return DatasetSplit(dataset=dataset, num_classes=len(dataset.classes), input_shape=(3, image_size, image_size), class_names=list(dataset.classes))

@@ -1,0 +1,3 @@
+from cfsnn_cli.registry import Registry
+
+DATASETS: Registry = Registry("dataset")

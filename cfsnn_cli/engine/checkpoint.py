@@ -1,0 +1,188 @@
+"""Self-describing checkpoints: safetensors files whose metadata carry the resolved recipe.
+
+A run folder holds
+  model.safetensors  the latest weights; metadata: format, versions, recipe JSON, epoch, metrics,
+                     input shape, classes — enough to rebuild the model with no other file
+  best.safetensors   the weights of the best validation epoch, same layout
+  state.safetensors  optimiser tensors, RNG states and the position in training, for --resume
+  recipe.toml        the resolved recipe, for people
+  metrics.jsonl      one line per epoch
+No pickle anywhere: tensors in safetensors, everything else JSON or TOML. Every write is atomic.
+"""
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save as safetensors_bytes
+from torch import nn
+
+import cfsnn_cli
+from cfsnn_cli.engine.atomic import atomic_write_bytes
+from cfsnn_cli.errors import CfsnnError
+from cfsnn_cli.recipe import Recipe, recipe_from_json
+
+FORMAT = "cfsnn"
+FORMAT_VERSION = "1"
+MODEL_FILE = "model.safetensors"
+BEST_FILE = "best.safetensors"
+STATE_FILE = "state.safetensors"
+
+
+@dataclass
+class ModelCheckpoint:
+    path: Path
+    recipe: Recipe
+    weights: dict[str, torch.Tensor]
+    epoch: int
+    global_step: int
+    metrics: dict[str, Any]
+    input_shape: tuple[int, ...]
+    class_names: list[str]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+
+@dataclass
+class TrainingPosition:
+    """Where training stands: `epoch` is the 0-based epoch in progress, `next_step` the number of its
+    batches already taken (0 at an epoch boundary)."""
+
+    epoch: int
+    next_step: int
+    global_step: int
+    best_accuracy: float = -1.0
+    best_epoch: int = 0
+    # sums over the batches of the epoch in progress, so a resumed epoch reports the same means
+    loss_sum: float = 0.0
+    balance_sum: float = 0.0
+    correct: int = 0
+    samples: int = 0
+
+
+def _write_safetensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
+    cpu = {name: tensor.detach().cpu().contiguous() for name, tensor in tensors.items()}
+    atomic_write_bytes(path, safetensors_bytes(cpu, metadata=metadata))
+
+
+def _read_safetensors(path: Path, what: str) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    if not path.is_file():
+        raise CfsnnError(what, f"{path} does not exist")
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+            tensors = {name: handle.get_tensor(name) for name in handle.keys()}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as error:
+        raise CfsnnError(what, f"{path} is not a readable safetensors file (truncated or corrupt?): {error}") from None
+    return tensors, metadata
+
+
+def save_model(path: Path, model: nn.Module, recipe: Recipe, position: "TrainingPosition", metrics: dict[str, Any], input_shape, class_names) -> None:
+    metadata = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "cfsnn_version": cfsnn_cli.__version__,
+        "torch_version": torch.__version__,
+        "recipe": recipe.to_json(),
+        "epoch": str(position.epoch),
+        "global_step": str(position.global_step),
+        "metrics": json.dumps(metrics),
+        "input_shape": json.dumps(list(input_shape)),
+        "class_names": json.dumps(list(class_names)),
+    }
+    _write_safetensors(path, model.state_dict(), metadata)
+
+
+def resolve_checkpoint(path: Path) -> Path:
+    """A run folder means its model.safetensors."""
+    path = Path(path).expanduser()
+    return path / MODEL_FILE if path.is_dir() else path
+
+
+def load_model_checkpoint(path: Path, what: str = "--ckpt") -> ModelCheckpoint:
+    """`what` names the option the path came from, for the error message."""
+    path = resolve_checkpoint(path)
+    weights, metadata = _read_safetensors(path, what)
+    if metadata.get("format") != FORMAT:
+        raise CfsnnError(what, f"{path} was not written by cfsnn (its metadata carry no recipe)")
+    if metadata.get("format_version") != FORMAT_VERSION:
+        raise CfsnnError(what, f"{path} has checkpoint format {metadata.get('format_version')}, this cfsnn reads {FORMAT_VERSION}")
+    try:
+        recipe = recipe_from_json(metadata["recipe"], f"{path} (stored recipe)")
+        return ModelCheckpoint(
+            path=path,
+            recipe=recipe,
+            weights=weights,
+            epoch=int(metadata["epoch"]),
+            global_step=int(metadata["global_step"]),
+            metrics=json.loads(metadata["metrics"]),
+            input_shape=tuple(json.loads(metadata["input_shape"])),
+            class_names=json.loads(metadata["class_names"]),
+        )
+    except (KeyError, ValueError) as error:
+        if isinstance(error, CfsnnError):
+            raise
+        raise CfsnnError(what, f"{path} has incomplete cfsnn metadata ({error})") from None
+
+
+def load_weights(model: nn.Module, checkpoint: ModelCheckpoint) -> None:
+    try:
+        model.load_state_dict(checkpoint.weights, strict=True)
+    except RuntimeError as error:
+        details = " ".join(str(error).split())
+        raise CfsnnError("--ckpt", f"{checkpoint.path}: the weights do not fit the model its recipe builds: {details}") from None
+
+
+# -- training state ----------------------------------------------------------------------------
+
+
+def save_training_state(path: Path, optimizer: torch.optim.Optimizer, position: TrainingPosition) -> None:
+    state = optimizer.state_dict()
+    tensors: dict[str, torch.Tensor] = {"rng.torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        for index, rng in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"rng.cuda.{index}"] = rng
+    scalars: dict[str, dict[str, Any]] = {}
+    for index, entries in state["state"].items():
+        for key, value in entries.items():
+            if torch.is_tensor(value):
+                tensors[f"optimizer.{index}.{key}"] = value
+            else:
+                scalars.setdefault(str(index), {})[key] = value
+    metadata = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "position": json.dumps(position.__dict__),
+        "optimizer": json.dumps({"param_groups": state["param_groups"], "scalars": scalars}),
+    }
+    _write_safetensors(path, tensors, metadata)
+
+
+def load_training_state(path: Path, optimizer: torch.optim.Optimizer) -> TrainingPosition:
+    tensors, metadata = _read_safetensors(path, "--resume")
+    try:
+        position = TrainingPosition(**json.loads(metadata["position"]))
+        saved = json.loads(metadata["optimizer"])
+    except (KeyError, ValueError, TypeError) as error:
+        raise CfsnnError("--resume", f"{path} has incomplete training state ({error})") from None
+    state: dict[int, dict[str, Any]] = {}
+    for name, tensor in tensors.items():
+        if name.startswith("optimizer."):
+            _, index, key = name.split(".", 2)
+            state.setdefault(int(index), {})[key] = tensor
+    for index, entries in saved["scalars"].items():
+        state.setdefault(int(index), {}).update(entries)
+    try:
+        optimizer.load_state_dict({"state": state, "param_groups": saved["param_groups"]})
+    except (ValueError, KeyError) as error:
+        raise CfsnnError("--resume", f"{path}: the optimiser state does not fit the model ({error})") from None
+    torch.set_rng_state(tensors["rng.torch"])
+    cuda_states = [tensors[f"rng.cuda.{i}"] for i in range(torch.cuda.device_count()) if f"rng.cuda.{i}" in tensors]
+    if cuda_states:
+        torch.cuda.set_rng_state_all(cuda_states)
+    return position

@@ -1,0 +1,85 @@
+"""Evaluation: top-1/top-5, loss, per-class accuracy and the latency curve SNN papers report."""
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from cfsnn_cli.engine.build import autocast, build_loader, build_model, build_objective, build_split, pick_device
+from cfsnn_cli.engine.checkpoint import load_model_checkpoint, load_weights
+from cfsnn_cli.engine.report import Reporter
+from cfsnn_cli.errors import CfsnnError
+
+
+@dataclass
+class Evaluation:
+    samples: int
+    loss: float
+    top1: float
+    top5: float
+    per_class: dict[str, float]
+    latency: list[float]  # accuracy of the output averaged over steps 1..t, for t = 1..T
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def evaluate(model: nn.Module, loader: DataLoader, task_loss: nn.Module, device: torch.device, autocast, class_names: list[str], reporter: Reporter | None = None) -> Evaluation:
+    reporter = reporter or Reporter()
+    classes = len(class_names)
+    samples, loss_sum, top1, top5 = 0, 0.0, 0, 0
+    class_correct = torch.zeros(classes, dtype=torch.long)
+    class_total = torch.zeros(classes, dtype=torch.long)
+    latency_correct = None
+    model.eval()
+    with torch.no_grad():
+        for index, (x_seq, labels) in enumerate(loader):
+            x_seq, labels = x_seq.to(device), labels.to(device)
+            with autocast:
+                logits_seq = model(x_seq)
+            logits_seq = logits_seq.float()
+            batch = labels.numel()
+            loss_sum += task_loss(logits_seq, labels).item() * batch
+            mean = logits_seq.mean(0)
+            predicted = mean.argmax(1)
+            hits = predicted == labels
+            top1 += int(hits.sum())
+            top5 += int((mean.topk(min(5, classes), dim=1).indices == labels[:, None]).any(1).sum())
+            class_total += torch.bincount(labels.cpu(), minlength=classes)
+            class_correct += torch.bincount(labels[hits].cpu(), minlength=classes)
+            # argmax of the running sum over steps 1..t is the prediction of the mean up to t
+            step_hits = (logits_seq.cumsum(0).argmax(2) == labels[None]).sum(1).cpu()
+            latency_correct = step_hits if latency_correct is None else latency_correct + step_hits
+            samples += batch
+            reporter.evaluation_progress(index + 1, len(loader))
+    per_class = {
+        name: (int(class_correct[i]) / int(class_total[i])) if class_total[i] else float("nan")
+        for i, name in enumerate(class_names)
+    }
+    return Evaluation(
+        samples=samples,
+        loss=loss_sum / max(samples, 1),
+        top1=top1 / max(samples, 1),
+        top5=top5 / max(samples, 1),
+        per_class=per_class,
+        latency=[int(c) / max(samples, 1) for c in latency_correct] if latency_correct is not None else [],
+    )
+
+
+def evaluate_checkpoint(path, *, data_root: str | None = None, split: str = "test", timesteps: int | None = None, reporter: Reporter | None = None):
+    """Rebuild the model from the recipe inside a checkpoint, load its weights, evaluate a split."""
+    checkpoint = load_model_checkpoint(path)
+    recipe = checkpoint.recipe
+    torch.manual_seed(recipe.seed)
+    device = pick_device(recipe)
+    data = build_split(recipe, split, data_root, timesteps)
+    if data.num_classes != checkpoint.num_classes:
+        raise CfsnnError("--data-root", f"the data has {data.num_classes} classes but the checkpoint was trained on {checkpoint.num_classes}")
+    model = build_model(recipe, checkpoint.input_shape, checkpoint.num_classes)
+    load_weights(model, checkpoint)
+    model.to(device)
+    loader = build_loader(recipe, data, train=False, timesteps=timesteps)
+    objective = build_objective(recipe).to(device)
+    result = evaluate(model, loader, objective.task, device, autocast(recipe, device), checkpoint.class_names, reporter)
+    return checkpoint, result

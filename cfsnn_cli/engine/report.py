@@ -1,0 +1,64 @@
+"""How the engine tells whoever runs it what is happening. The CLI renders these with rich;
+tests collect them; the engine itself prints nothing."""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class RunStarted:
+    run_dir: Path
+    recipe_name: str
+    device: str
+    parameters: int
+    train_samples: int
+    test_samples: int
+    epochs: int
+    steps_per_epoch: int
+    start_epoch: int
+    start_step: int
+
+
+@dataclass
+class StepFinished:
+    epoch: int  # 1-based
+    step: int  # 1-based within the epoch
+    steps: int
+    loss: float
+    accuracy: float  # of this batch
+    lr: float
+    samples_per_second: float
+
+
+@dataclass
+class EpochFinished:
+    metrics: dict[str, Any]
+    is_best: bool
+
+
+@dataclass
+class Reporter:
+    """Does nothing: the default, and the base for renderers that care about only some events."""
+
+    def run_started(self, event: RunStarted) -> None: ...
+
+    def step_finished(self, event: StepFinished) -> None: ...
+
+    def epoch_finished(self, event: EpochFinished) -> None: ...
+
+    def evaluation_progress(self, done: int, total: int) -> None: ...
+
+
+@dataclass
+class CollectingReporter(Reporter):
+    events: list = field(default_factory=list)
+
+    def run_started(self, event):
+        self.events.append(event)
+
+    def step_finished(self, event):
+        self.events.append(event)
+
+    def epoch_finished(self, event):
+        self.events.append(event)

@@ -1,0 +1,217 @@
+"""The training program, top to bottom: set up → run epochs → save. A StopRequest (set by the
+CLI's signal handlers) ends it after the current step with a resumable checkpoint."""
+
+import contextlib
+import json
+import math
+import shutil
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from cfsnn_cli.engine.atomic import atomic_write_text
+from cfsnn_cli.engine.build import autocast, build_loader, build_model, build_objective, build_optimizer, build_split, pick_device
+from cfsnn_cli.engine.checkpoint import (
+    BEST_FILE,
+    MODEL_FILE,
+    STATE_FILE,
+    TrainingPosition,
+    load_model_checkpoint,
+    load_training_state,
+    load_weights,
+    save_model,
+    save_training_state,
+)
+from cfsnn_cli.engine.evaluate import evaluate
+from cfsnn_cli.engine.report import EpochFinished, Reporter, RunStarted, StepFinished
+from cfsnn_cli.engine.schedule import learning_rate
+from cfsnn_cli.errors import CfsnnError
+from cfsnn_cli.neurons import observe
+from cfsnn_cli.recipe import Recipe
+
+METRICS_FILE = "metrics.jsonl"
+RECIPE_FILE = "recipe.toml"
+
+
+class StopRequest:
+    """Asks the loop to stop after the step in progress (a signal handler sets it)."""
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+
+    def request(self, reason: str) -> None:
+        self.reason = reason
+
+
+class TrainingInterrupted(Exception):
+    def __init__(self, run_dir: Path, position: TrainingPosition, reason: str):
+        self.run_dir, self.position, self.reason = run_dir, position, reason
+        super().__init__(f"{reason}: stopped at epoch {position.epoch + 1}, step {position.next_step}; resumable checkpoint in {run_dir}")
+
+
+class TrainingDiverged(Exception):
+    def __init__(self, epoch: int, step: int, value: float, kept: Path | None):
+        kept_note = f"the last good checkpoint is kept in {kept}" if kept else "no epoch had finished, so nothing was kept"
+        super().__init__(f"the loss became {value} at epoch {epoch}, step {step}; {kept_note}")
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    final: dict[str, Any]
+    best_epoch: int
+    best_accuracy: float
+
+
+def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
+    path = run_dir / METRICS_FILE
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
+
+def _prepare_new_run(run_dir: Path, recipe: Recipe) -> None:
+    if run_dir.exists() and any(run_dir.iterdir()):
+        raise CfsnnError("--out", f"{run_dir} already holds files; pick another folder, or continue that run with --resume {run_dir}")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run_dir / RECIPE_FILE, recipe.to_toml())
+
+
+def train(
+    recipe: Recipe,
+    run_dir: Path,
+    *,
+    resume: bool = False,
+    data_root: str | None = None,
+    reporter: Reporter | None = None,
+    stop: StopRequest | None = None,
+) -> TrainResult:
+    reporter = reporter or Reporter()
+    stop = stop or StopRequest()
+
+    # -- set up: everything that can refuse the user's input happens before the run folder exists
+    torch.manual_seed(recipe.seed)
+    device = pick_device(recipe)
+    train_data = build_split(recipe, "train", data_root)
+    test_data = build_split(recipe, "test", data_root)
+    model = build_model(recipe, train_data.input_shape, train_data.num_classes).to(device)
+    objective = build_objective(recipe).to(device)
+    optimizer = build_optimizer(recipe, model)
+    steps_per_epoch = len(build_loader(recipe, train_data, train=True))
+    test_loader = build_loader(recipe, test_data, train=False)
+    precision = autocast(recipe, device)
+    position = TrainingPosition(epoch=0, next_step=0, global_step=0)
+    if resume:
+        checkpoint = load_model_checkpoint(run_dir / MODEL_FILE, "--resume")
+        load_weights(model, checkpoint)
+        position = load_training_state(run_dir / STATE_FILE, optimizer)
+        if checkpoint.global_step != position.global_step:
+            raise CfsnnError("--resume", f"{run_dir}: {MODEL_FILE} (step {checkpoint.global_step}) and {STATE_FILE} (step {position.global_step}) come from different moments")
+        if position.epoch >= recipe.train.epochs:
+            raise CfsnnError("--resume", f"{run_dir} already finished its {recipe.train.epochs} epochs")
+    else:
+        _prepare_new_run(run_dir, recipe)
+    saved_any = resume
+    history = read_metrics(run_dir)
+
+    def save(at: TrainingPosition, metrics: dict[str, Any]) -> None:
+        nonlocal saved_any
+        save_model(run_dir / MODEL_FILE, model, recipe, at, metrics, train_data.input_shape, train_data.class_names)
+        save_training_state(run_dir / STATE_FILE, optimizer, at)
+        saved_any = True
+
+    reporter.run_started(
+        RunStarted(
+            run_dir=run_dir,
+            recipe_name=recipe.name,
+            device=str(device),
+            parameters=sum(p.numel() for p in model.parameters()),
+            train_samples=len(train_data.dataset),
+            test_samples=len(test_data.dataset),
+            epochs=recipe.train.epochs,
+            steps_per_epoch=steps_per_epoch,
+            start_epoch=position.epoch,
+            start_step=position.next_step,
+        )
+    )
+    try:
+        # -- run epochs
+        for epoch in range(position.epoch, recipe.train.epochs):
+            started = time.perf_counter()
+            epoch_samples_before = position.samples
+            loader = build_loader(recipe, train_data, train=True, epoch=epoch, start=position.next_step)
+            model.train()
+            for step, (x_seq, labels) in enumerate(loader, start=position.next_step + 1):
+                step_started = time.perf_counter()
+                lr = learning_rate(recipe.schedule, recipe.optim.lr, position.global_step, steps_per_epoch, recipe.train.epochs)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                x_seq, labels = x_seq.to(device), labels.to(device)
+                recording = observe() if objective.needs_observations else contextlib.nullcontext()
+                with precision, recording as seen:
+                    logits_seq = model(x_seq)
+                parts = objective(logits_seq.float(), labels, seen)
+                loss = parts.total.item()
+                if not math.isfinite(loss):
+                    raise TrainingDiverged(epoch + 1, step, loss, run_dir if saved_any else None)
+                optimizer.zero_grad(set_to_none=True)
+                parts.total.backward()
+                if recipe.train.grad_clip:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.train.grad_clip)
+                optimizer.step()
+
+                batch = labels.numel()
+                correct = int((logits_seq.detach().mean(0).argmax(1) == labels).sum())
+                position = replace(
+                    position,
+                    next_step=step,
+                    global_step=position.global_step + 1,
+                    loss_sum=position.loss_sum + loss * batch,
+                    balance_sum=position.balance_sum + (parts.balance.item() * batch if parts.balance is not None else 0.0),
+                    correct=position.correct + correct,
+                    samples=position.samples + batch,
+                )
+                reporter.step_finished(
+                    StepFinished(epoch + 1, step, steps_per_epoch, loss, correct / batch, lr, batch / (time.perf_counter() - step_started))
+                )
+                if stop.reason is not None and step < steps_per_epoch:
+                    save(position, {})
+                    raise TrainingInterrupted(run_dir, position, stop.reason)
+
+            evaluation = evaluate(model, test_loader, objective.task, device, precision, test_data.class_names, reporter)
+            seconds = time.perf_counter() - started
+            metrics = {
+                "epoch": epoch + 1,
+                "train_loss": position.loss_sum / position.samples,
+                "train_accuracy": position.correct / position.samples,
+                "balance": position.balance_sum / position.samples if objective.needs_observations else None,
+                "test_loss": evaluation.loss,
+                "test_accuracy": evaluation.top1,
+                "test_top5": evaluation.top5,
+                "lr": lr,
+                "seconds": seconds,
+                "samples_per_second": (position.samples - epoch_samples_before) / seconds,
+            }
+            is_best = evaluation.top1 > position.best_accuracy
+            position = TrainingPosition(
+                epoch=epoch + 1,
+                next_step=0,
+                global_step=position.global_step,
+                best_accuracy=max(evaluation.top1, position.best_accuracy),
+                best_epoch=epoch + 1 if is_best else position.best_epoch,
+            )
+            # -- save: best first, so a crash in between never leaves "best" behind "last"
+            if is_best:
+                save_model(run_dir / BEST_FILE, model, recipe, position, metrics, train_data.input_shape, train_data.class_names)
+            save(position, metrics)
+            history.append(metrics)
+            atomic_write_text(run_dir / METRICS_FILE, "".join(json.dumps(m) + "\n" for m in history))
+            reporter.epoch_finished(EpochFinished(metrics, is_best))
+            if stop.reason is not None and epoch + 1 < recipe.train.epochs:
+                raise TrainingInterrupted(run_dir, position, stop.reason)
+    except BaseException:
+        if not saved_any:  # nothing worth keeping: leave no half-written run folder behind
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+    return TrainResult(run_dir, history[-1], position.best_epoch, position.best_accuracy)

@@ -1,0 +1,10 @@
+"""Models by recipe `kind`. Each builder takes the per-step input shape, the number of classes and
+a `neuron()` factory (a fresh neuron layer per call), and returns a module mapping x_seq
+[T, B, ...] to per-step logits [T, B, K]."""
+
+from cfsnn_cli.models.registry import MODELS
+
+# Importing a module registers its kinds.
+from cfsnn_cli.models import resnet, small, vgg  # noqa: F401
+
+__all__ = ["MODELS"]

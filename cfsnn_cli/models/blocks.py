@@ -1,0 +1,79 @@
+"""Building blocks shared by the model families. Tensors are [T, B, ...] throughout."""
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+NeuronFactory = Callable[[], nn.Module]
+
+
+class TimeFolded(nn.Module):
+    """Apply a stateless layer (conv, BN, pooling, linear) to every step at once by folding T into
+    the batch; BatchNorm then normalises over time and batch together (tdBN-style statistics)."""
+
+    def __init__(self, *layers: nn.Module):
+        super().__init__()
+        self.layer = layers[0] if len(layers) == 1 else nn.Sequential(*layers)
+
+    def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
+        steps, batch = x_seq.shape[:2]
+        y = self.layer(x_seq.flatten(0, 1))
+        return y.unflatten(0, (steps, batch))
+
+
+def conv_bn(in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1) -> TimeFolded:
+    conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding=kernel_size // 2, bias=False)
+    return TimeFolded(conv, nn.BatchNorm2d(out_channels))
+
+
+def flatten_to_linear(in_features: int, out_features: int) -> TimeFolded:
+    return TimeFolded(nn.Flatten(), nn.Linear(in_features, out_features))
+
+
+class BasicBlock(nn.Module):
+    """Two 3×3 conv-BN layers with a shortcut, in one of two wirings:
+
+    - "standard" (spiking ResNet / tdBN): SN(BN(conv(SN(BN(conv(x))))) + shortcut(x))
+    - "sew" (SEW ResNet, ADD): SN(BN(conv(SN(BN(conv(x)))))) + shortcut(x), spikes added after firing
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int, neuron: NeuronFactory, wiring: str):
+        super().__init__()
+        self.wiring = wiring
+        self.first = conv_bn(in_channels, out_channels, stride=stride)
+        self.first_neuron = neuron()
+        self.second = conv_bn(out_channels, out_channels)
+        self.out_neuron = neuron()
+        self.shortcut: nn.Module = nn.Identity()
+        if stride != 1 or in_channels != out_channels:
+            projection = conv_bn(in_channels, out_channels, kernel_size=1, stride=stride)
+            self.shortcut = nn.Sequential(projection, neuron()) if wiring == "sew" else projection
+
+    def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
+        y = self.second(self.first_neuron(self.first(x_seq)))
+        if self.wiring == "sew":
+            return self.out_neuron(y) + self.shortcut(x_seq)
+        return self.out_neuron(y + self.shortcut(x_seq))
+
+
+def residual_stages(in_channels: int, widths: list[int], depths: list[int], strides: list[int], neuron: NeuronFactory, wiring: str) -> nn.Sequential:
+    blocks = []
+    for width, depth, stride in zip(widths, depths, strides, strict=True):
+        for index in range(depth):
+            blocks.append(BasicBlock(in_channels, width, stride if index == 0 else 1, neuron, wiring))
+            in_channels = width
+    return nn.Sequential(*blocks)
+
+
+class SpikingClassifier(nn.Module):
+    """features → global average pool → head; returns per-step logits [T, B, K]."""
+
+    def __init__(self, features: nn.Module, head: nn.Module):
+        super().__init__()
+        self.features = features
+        self.pool = TimeFolded(nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.head = head
+
+    def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
+        return self.head(self.pool(self.features(x_seq)))

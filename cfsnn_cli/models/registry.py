@@ -1,0 +1,3 @@
+from cfsnn_cli.registry import Registry
+
+MODELS: Registry = Registry("model")

@@ -1,0 +1,54 @@
+"""Residual families: ResNet-19 and ResNet-20 for CIFAR, SEW ResNet-18/34 for ImageNet."""
+
+from torch import nn
+
+from cfsnn_cli.errors import require
+from cfsnn_cli.models.blocks import NeuronFactory, SpikingClassifier, TimeFolded, conv_bn, residual_stages
+from cfsnn_cli.models.registry import MODELS
+
+
+def _image_channels(input_shape) -> int:
+    require(len(input_shape) == 3, "kind", f"residual networks need image input [C, H, W] (got {input_shape})")
+    return input_shape[0]
+
+
+@MODELS.register("resnet19")
+def resnet19(input_shape: tuple[int, ...], num_classes: int, neuron: NeuronFactory) -> nn.Module:
+    """ResNet-19 of Zheng et al. (tdBN, AAAI 2021): 128-wide stem, stages 128×3, 256×3, 512×2,
+    then FC-256 and the readout. The stem conv is the encoder of the direct-coded image."""
+    stem = nn.Sequential(conv_bn(_image_channels(input_shape), 128), neuron())
+    stages = residual_stages(128, [128, 256, 512], [3, 3, 2], [1, 2, 2], neuron, "standard")
+    head = nn.Sequential(TimeFolded(nn.Linear(512, 256)), neuron(), TimeFolded(nn.Linear(256, num_classes)))
+    return SpikingClassifier(nn.Sequential(stem, stages), head)
+
+
+@MODELS.register("resnet20")
+def resnet20(input_shape: tuple[int, ...], num_classes: int, neuron: NeuronFactory, width: int = 16) -> nn.Module:
+    """The CIFAR ResNet-20 of He et al.: a `width`-channel stem, three stages of three blocks
+    (width, 2·width, 4·width), global pooling, one linear readout."""
+    require(width >= 1, "width", f"must be >= 1 (got {width})")
+    stem = nn.Sequential(conv_bn(_image_channels(input_shape), width), neuron())
+    stages = residual_stages(width, [width, 2 * width, 4 * width], [3, 3, 3], [1, 2, 2], neuron, "standard")
+    return SpikingClassifier(nn.Sequential(stem, stages), TimeFolded(nn.Linear(4 * width, num_classes)))
+
+
+def _sew_resnet(input_shape, num_classes, neuron, depths) -> nn.Module:
+    stem = nn.Sequential(
+        conv_bn(_image_channels(input_shape), 64, kernel_size=7, stride=2),
+        neuron(),
+        TimeFolded(nn.MaxPool2d(3, stride=2, padding=1)),
+    )
+    stages = residual_stages(64, [64, 128, 256, 512], depths, [1, 2, 2, 2], neuron, "sew")
+    return SpikingClassifier(nn.Sequential(stem, stages), TimeFolded(nn.Linear(512, num_classes)))
+
+
+@MODELS.register("sew_resnet18")
+def sew_resnet18(input_shape: tuple[int, ...], num_classes: int, neuron: NeuronFactory) -> nn.Module:
+    """SEW ResNet-18 (Fang et al., NeurIPS 2021) with ADD connections, for ImageNet-sized input."""
+    return _sew_resnet(input_shape, num_classes, neuron, [2, 2, 2, 2])
+
+
+@MODELS.register("sew_resnet34")
+def sew_resnet34(input_shape: tuple[int, ...], num_classes: int, neuron: NeuronFactory) -> nn.Module:
+    """SEW ResNet-34 with ADD connections."""
+    return _sew_resnet(input_shape, num_classes, neuron, [3, 4, 6, 3])

@@ -1,0 +1,60 @@
+"""Small networks for the embedded datasets: a spiking MLP and a compact conv net."""
+
+import math
+
+from torch import nn
+
+from cfsnn_cli.errors import require
+from cfsnn_cli.models.blocks import NeuronFactory, TimeFolded, conv_bn, flatten_to_linear
+from cfsnn_cli.models.registry import MODELS
+
+
+@MODELS.register("mlp")
+def mlp(
+    input_shape: tuple[int, ...],
+    num_classes: int,
+    neuron: NeuronFactory,
+    hidden: list[int] = [256],  # noqa: B006 (read, never mutated)
+    batch_norm: bool = True,
+    dropout: float = 0.0,
+) -> nn.Module:
+    """Flatten → (Linear → BN → SN → dropout) per hidden width → Linear readout (per-step logits)."""
+    require(len(hidden) >= 1 and min(hidden) >= 1, "hidden", f"needs at least one width >= 1 (got {hidden})")
+    require(0 <= dropout < 1, "dropout", f"must be in [0, 1) (got {dropout})")
+    layers: list[nn.Module] = []
+    width = math.prod(input_shape)
+    for index, out in enumerate(hidden):
+        linear = nn.Linear(width, out, bias=not batch_norm)
+        first = [nn.Flatten(), linear] if index == 0 else [linear]
+        layers.append(TimeFolded(*first, *([nn.BatchNorm1d(out)] if batch_norm else [])))
+        layers.append(neuron())
+        if dropout:
+            layers.append(nn.Dropout(dropout))
+        width = out
+    layers.append(TimeFolded(nn.Linear(width, num_classes)))
+    return nn.Sequential(*layers)
+
+
+@MODELS.register("convnet")
+def convnet(
+    input_shape: tuple[int, ...],
+    num_classes: int,
+    neuron: NeuronFactory,
+    channels: list[int] = [32, 64],  # noqa: B006
+    hidden: int = 128,
+    dropout: float = 0.0,
+) -> nn.Module:
+    """(conv3×3 → BN → SN → avgpool 2) per width → Linear → SN → Linear readout."""
+    require(len(input_shape) == 3, "kind", f"convnet needs image input [C, H, W] (got {input_shape})")
+    require(len(channels) >= 1 and min(channels) >= 1, "channels", f"needs at least one width >= 1 (got {channels})")
+    require(hidden >= 1, "hidden", f"must be >= 1 (got {hidden})")
+    in_channels, height, width = input_shape
+    require(min(height, width) >= 2 ** len(channels), "channels", f"{len(channels)} pooling stages need inputs of at least {2 ** len(channels)} pixels")
+    layers: list[nn.Module] = []
+    for out in channels:
+        layers += [conv_bn(in_channels, out), neuron(), TimeFolded(nn.AvgPool2d(2))]
+        in_channels, height, width = out, height // 2, width // 2
+    layers += [flatten_to_linear(in_channels * height * width, hidden), neuron()]
+    layers += [nn.Dropout(dropout)] if dropout else []
+    layers.append(TimeFolded(nn.Linear(hidden, num_classes)))
+    return nn.Sequential(*layers)

@@ -1,0 +1,61 @@
+"""Kind-specific recipe options, validated against the signature of the registered builder.
+
+A section such as `[neuron]` holds `kind = "cf"` plus that kind's options. The builder's keyword
+arguments (names, type hints, defaults) are the single source of truth: a pydantic model made from
+them refuses unknown keys and wrong types, naming the field, and fills in the defaults. Arguments
+the engine supplies itself (the neuron factory, the number of classes, …) are not recipe options.
+"""
+
+import inspect
+from functools import cache
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+
+from cfsnn_cli.errors import CfsnnError
+
+# Filled in by the engine when it builds, never by a recipe.
+ENGINE_SUPPLIED = frozenset({"self", "neuron", "surrogate", "num_classes", "input_shape", "timesteps", "split", "kind"})
+
+
+@cache
+def options_model(builder: Any) -> type[BaseModel]:
+    target = builder.__init__ if inspect.isclass(builder) else builder
+    hints = inspect.get_annotations(target, eval_str=True)
+    fields = {}
+    for name, parameter in inspect.signature(target).parameters.items():
+        if name in ENGINE_SUPPLIED or parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+            continue
+        default = ... if parameter.default is inspect.Parameter.empty else parameter.default
+        fields[name] = (hints.get(name, Any), default)
+    return create_model(
+        f"{getattr(builder, '__name__', 'builder')}Options",
+        __config__=ConfigDict(extra="forbid", strict=False, arbitrary_types_allowed=True),
+        **fields,
+    )
+
+
+def first_problem(error: ValidationError, section: str = "") -> CfsnnError:
+    """The first pydantic problem as one CfsnnError naming `section.field`."""
+    problem = error.errors()[0]
+    field = ".".join(str(part) for part in (section, *problem["loc"]) if part != "") or "recipe"
+    if problem["type"] == "extra_forbidden":
+        return CfsnnError(field, "unknown option")
+    if problem["type"] == "missing":
+        return CfsnnError(field, "is required")
+    message = problem["msg"]
+    return CfsnnError(field, message[0].lower() + message[1:])
+
+
+def check_options(section: str, builder: Any, kind: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The options of `kind` with types checked and defaults filled in, or a CfsnnError."""
+    model = options_model(builder)
+    try:
+        checked = model.model_validate(options)
+    except ValidationError as error:
+        problem = first_problem(error, section)
+        if problem.problem == "unknown option":
+            known = ", ".join(model.model_fields) or "none"
+            problem = CfsnnError(problem.field, f"unknown option for {section} kind {kind!r} (known: {known})")
+        raise problem from None
+    return checked.model_dump()

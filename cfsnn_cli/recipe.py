@@ -1,0 +1,254 @@
+"""The recipe: a TOML file validated once, here, before anything is built.
+
+Sections: name, description, seed, data, model, neuron, surrogate, loss, optim, schedule, train
+(docs/recipes.md documents every field). Sections with a `kind` take that kind's options, checked
+against its builder's signature. `extends = "base.toml"` inherits from another recipe;
+`--set section.field=value` overrides a field with a TOML literal.
+"""
+
+import json
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from cfsnn_cli.errors import CfsnnError
+from cfsnn_cli.options import check_options, first_problem
+
+SHIPPED = Path(__file__).parent / "recipes"
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+
+
+class KindSection(BaseModel):
+    """A section whose `kind` picks a registered builder; the other keys are that kind's options."""
+
+    model_config = ConfigDict(extra="allow")
+    kind: str
+
+    def options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+    def check_against(self, section: str, registry) -> None:
+        try:
+            builder = registry.get(self.kind)
+        except CfsnnError as error:
+            raise error.within(section) from None
+        checked = check_options(section, builder, self.kind, self.options())
+        self.__pydantic_extra__ = checked  # the resolved recipe spells out every default
+
+
+class DataSection(KindSection):
+    kind: str = "digits"
+    timesteps: int = Field(4, ge=1, le=4096, description="T: time steps per sample")
+    batch_size: int = Field(64, ge=1)
+    eval_batch_size: int = Field(256, ge=1)
+    workers: int = Field(0, ge=0, description="DataLoader worker processes")
+
+
+class ModelSection(KindSection):
+    kind: str = "mlp"
+
+
+class NeuronSection(KindSection):
+    kind: str = "cf"
+
+
+class SurrogateSection(KindSection):
+    kind: str = "sigmoid"
+
+
+class LossSection(KindSection):
+    kind: str = "ce"
+    balance: float = Field(0.0, ge=0, description="λ of the PN term; 0 turns it off")
+    granularity: Literal["layer", "channel"] = "layer"
+
+
+class OptimSection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["sgd", "adamw"] = "adamw"
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    momentum: float = Field(0.9, ge=0, lt=1, description="sgd only")
+    nesterov: bool = False
+
+
+class ScheduleSection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["cosine", "step", "constant"] = "cosine"
+    warmup_epochs: int = Field(0, ge=0)
+    min_lr: float = Field(0.0, ge=0, description="cosine: the final learning rate")
+    step_size: int = Field(30, ge=1, description="step: epochs between decays")
+    gamma: float = Field(0.1, gt=0, le=1, description="step: the decay factor")
+
+
+class TrainSection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    epochs: int = Field(10, ge=1)
+    precision: Literal["fp32", "bf16"] = "fp32"
+    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
+    grad_clip: float = Field(0.0, ge=0, description="max gradient norm; 0 = off")
+
+
+class Recipe(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=NAME_PATTERN)
+    description: str = ""
+    seed: int = Field(0, ge=0)
+    data: DataSection = DataSection()
+    model: ModelSection = ModelSection()
+    neuron: NeuronSection = NeuronSection()
+    surrogate: SurrogateSection = SurrogateSection()
+    loss: LossSection = LossSection()
+    optim: OptimSection = OptimSection()
+    schedule: ScheduleSection = ScheduleSection()
+    train: TrainSection = TrainSection()
+
+    def check_kinds_and_cross_sections(self) -> None:
+        """What pydantic cannot see: each kind's options, constructor bounds, cross-section rules.
+        (Run after pydantic, not inside it: pydantic would rewrap our one-line errors.)"""
+        # Imported here: the registries pull in torch, which `cfsnn --help` should not pay for.
+        from cfsnn_cli.data import DATASETS
+        from cfsnn_cli.losses import TASK_LOSSES
+        from cfsnn_cli.models import MODELS
+        from cfsnn_cli.neurons import NEURONS, build_neuron
+        from cfsnn_cli.surrogates import SURROGATES, build_surrogate
+
+        self.data.check_against("data", DATASETS)
+        self.model.check_against("model", MODELS)
+        self.neuron.check_against("neuron", NEURONS)
+        self.surrogate.check_against("surrogate", SURROGATES)
+        self.loss.check_against("loss", TASK_LOSSES)
+        # Bounds the constructors know (tau >= 1, alpha > alpha_min, …): build one throwaway
+        # neuron and surrogate, which costs microseconds.
+        try:
+            surrogate = build_surrogate(self.surrogate.kind, timesteps=self.data.timesteps, **self.surrogate.options())
+        except CfsnnError as error:
+            raise error.within("surrogate") from None
+        try:
+            build_neuron(self.neuron.kind, surrogate=surrogate, **self.neuron.options())
+        except CfsnnError as error:
+            raise error.within("neuron") from None
+        if self.schedule.warmup_epochs >= self.train.epochs:
+            raise CfsnnError("schedule.warmup_epochs", f"must be < train.epochs = {self.train.epochs} (got {self.schedule.warmup_epochs})")
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    def to_toml(self) -> str:
+        import tomli_w
+
+        return tomli_w.dumps(self.to_dict())
+
+
+# -- reading -----------------------------------------------------------------------------------
+
+
+def shipped_recipes() -> list[str]:
+    return sorted(path.stem for path in SHIPPED.glob("*.toml") if not path.stem.startswith("_"))
+
+
+def resolve_recipe_path(path_or_name: str, relative_to: Path | None = None) -> Path:
+    """A path that exists wins; otherwise a shipped recipe's name (with or without .toml)."""
+    candidate = Path(path_or_name).expanduser()
+    if relative_to is not None and not candidate.is_absolute():
+        nearby = relative_to / candidate
+        if nearby.is_file():
+            return nearby
+    if candidate.is_file():
+        return candidate
+    shipped = SHIPPED / (candidate.name if candidate.suffix == ".toml" else f"{candidate.name}.toml")
+    if candidate.parent == Path(".") and shipped.is_file():
+        return shipped
+    raise CfsnnError("recipe", f"no file {path_or_name!r} and no shipped recipe of that name (shipped: {', '.join(shipped_recipes())})")
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as error:
+        raise CfsnnError("toml", f"syntax error: {error}", str(path)) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise CfsnnError("recipe", f"cannot read {path}: {error}") from None
+
+
+def merge(base: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
+    """Child wins, section by section. A section whose `kind` the child changes starts afresh:
+    options of the old kind would mean nothing to the new one."""
+    merged = dict(base)
+    for key, value in child.items():
+        old = merged.get(key)
+        if isinstance(value, dict) and isinstance(old, dict):
+            changes_kind = "kind" in value and value["kind"] != old.get("kind")
+            merged[key] = dict(value) if changes_kind else merge(old, value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _read_with_parents(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    resolved = path.resolve()
+    if resolved in seen:
+        chain = " → ".join(str(p) for p in (*seen, resolved))
+        raise CfsnnError("extends", f"recipes extend each other in a circle: {chain}", str(path))
+    data = _read_toml(path)
+    parent_name = data.pop("extends", None)
+    if parent_name is None:
+        return data
+    if not isinstance(parent_name, str):
+        raise CfsnnError("extends", "must be a file name or a shipped recipe's name", str(path))
+    try:
+        parent = resolve_recipe_path(parent_name, relative_to=path.parent)
+    except CfsnnError as error:
+        raise CfsnnError("extends", error.problem, str(path)) from None
+    return merge(_read_with_parents(parent, (*seen, resolved)), data)
+
+
+def parse_override(text: str) -> dict[str, Any]:
+    """`section.field=value` → {"section": {"field": value}}, value read as a TOML literal
+    (a bare word that is not one, such as `lif`, is taken as a string)."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not re.fullmatch(r"[A-Za-z_][\w-]*(\.[A-Za-z_][\w-]*)*", key):
+        raise CfsnnError("--set", f"expected section.field=value, got {text!r}")
+    try:
+        value = tomllib.loads(f"value = {raw.strip()}")["value"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    for part in reversed(key.split(".")):
+        value = {part: value}
+    return value
+
+
+def validate_recipe(data: dict[str, Any], source: str) -> Recipe:
+    try:
+        recipe = Recipe.model_validate(data)
+    except ValidationError as error:
+        raise first_problem(error).from_source(source) from None
+    try:
+        recipe.check_kinds_and_cross_sections()
+    except CfsnnError as error:
+        raise error.from_source(source) from None
+    return recipe
+
+
+def load_recipe(path_or_name: str, overrides: list[str] = ()) -> Recipe:
+    """Read, inherit, override and validate a recipe; every problem is one CfsnnError."""
+    path = resolve_recipe_path(path_or_name)
+    data = _read_with_parents(path)
+    for text in overrides:
+        data = merge(data, parse_override(text))
+    return validate_recipe(data, str(path))
+
+
+def recipe_from_json(text: str, source: str) -> Recipe:
+    """The resolved recipe stored inside a checkpoint."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise CfsnnError("recipe", f"the stored recipe is not valid JSON ({error})", source) from None
+    return validate_recipe(data, source)
