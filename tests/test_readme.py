@@ -16,3 +16,30 @@ def test_readme_python_examples_run():
 def test_ci_runs_the_readme_test_command():
     ci = (README.parent / ".ci" / "run").read_text()
     assert "test-command" in ci and "test-command" in README.read_text()
+
+
+def test_readme_recipe_example_validates(tmp_path):
+    from cfsnn_cli.recipe import load_recipe
+
+    blocks = re.findall(r"```toml\n(.*?)```", README.read_text(), flags=re.S)
+    assert blocks
+    for index, block in enumerate(blocks):
+        path = tmp_path / f"example{index}.toml"
+        path.write_text(block)
+        load_recipe(str(path))
+
+
+def test_docs_name_every_option_of_every_kind():
+    from cfsnn_cli.data import DATASETS
+    from cfsnn_cli.losses import TASK_LOSSES
+    from cfsnn_cli.models import MODELS
+    from cfsnn_cli.neurons import NEURONS
+    from cfsnn_cli.options import options_model
+    from cfsnn_cli.surrogates import SURROGATES
+
+    text = (README.parent / "docs" / "recipes.md").read_text()
+    for registry in (DATASETS, MODELS, NEURONS, SURROGATES, TASK_LOSSES):
+        for kind in registry.kinds():
+            assert f"`{kind}`" in text, kind
+            for option in options_model(registry.get(kind)).model_fields:
+                assert f"`{option}`" in text, f"{kind}.{option}"

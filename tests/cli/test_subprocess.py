@@ -1,0 +1,55 @@
+"""The installed `cfsnn` program, run as a researcher runs it."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+CFSNN = str(Path(sys.executable).parent / "cfsnn")
+ENV = {**os.environ, "COLUMNS": "120", "OMP_NUM_THREADS": "2"}
+
+
+def test_help_answers_fast_without_importing_torch():
+    started = time.perf_counter()
+    result = subprocess.run([CFSNN, "--help"], capture_output=True, text=True, env=ENV, timeout=60)
+    assert result.returncode == 0 and "train" in result.stdout and "eval" in result.stdout
+    assert time.perf_counter() - started < 5
+    probe = "import sys, cfsnn_cli.cli.app; print('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True).stdout.strip() == "False"
+
+
+def test_quickstart_reaches_95_percent_and_eval_agrees(tmp_path):
+    out = tmp_path / "quickstart"
+    started = time.perf_counter()
+    trained = subprocess.run([CFSNN, "train", "--out", str(out)], capture_output=True, text=True, env=ENV, timeout=300)
+    seconds = time.perf_counter() - started
+    assert trained.returncode == 0, trained.stderr
+    final = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
+    assert final["test_accuracy"] >= 0.95
+    assert seconds < 120
+    report = tmp_path / "eval.json"
+    evaluated = subprocess.run([CFSNN, "eval", "--ckpt", str(out), "--json", str(report)], capture_output=True, text=True, env=ENV, timeout=120)
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert json.loads(report.read_text())["top1"] == final["test_accuracy"]
+    print(f"quickstart: test accuracy {final['test_accuracy']:.4f} in {seconds:.1f}s")
+
+
+def test_ctrl_c_saves_a_resumable_run_that_finishes(tmp_path):
+    out = tmp_path / "run"
+    command = [CFSNN, "train", "--set", "train.epochs=40", "--set", "model.hidden=[32]", "--out", str(out)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    for line in process.stdout:
+        if line.startswith("epoch   1/40"):
+            process.send_signal(signal.SIGINT)
+            break
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 128 + signal.SIGINT, stderr
+    assert "Traceback" not in stderr and f"--resume {out}" in stderr
+    epochs_done = len((out / "metrics.jsonl").read_text().splitlines())
+    assert 1 <= epochs_done < 40
+    resumed = subprocess.run([CFSNN, "train", "--resume", str(out)], capture_output=True, text=True, env=ENV, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert [json.loads(line)["epoch"] for line in (out / "metrics.jsonl").read_text().splitlines()] == list(range(1, 41))

@@ -1,0 +1,26 @@
+import json
+from pathlib import Path
+
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from cfsnn_cli.recipe import load_recipe
+
+TINY = ["model.hidden=[32]", "train.epochs=2", "data.batch_size=64"]
+
+
+def tiny_recipe(*overrides: str):
+    """The quickstart shrunk to a couple of seconds."""
+    return load_recipe("quickstart", [*TINY, *overrides])
+
+
+def write_mismatched_checkpoint(source: Path, target: Path) -> Path:
+    """A copy of a quickstart checkpoint whose stored recipe asks for 64 hidden units, not 32."""
+    with safe_open(str(source), "pt") as handle:
+        metadata = handle.metadata()
+        tensors = {name: handle.get_tensor(name) for name in handle.keys()}
+    recipe = json.loads(metadata["recipe"])
+    recipe["model"]["hidden"] = [64]
+    metadata["recipe"] = json.dumps(recipe)
+    save_file(tensors, str(target), metadata=metadata)
+    return target

@@ -1,0 +1,83 @@
+"""The training loop: pinned first losses, divergence handling, no half-written run folders."""
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from cfsnn_cli.engine.report import CollectingReporter, StepFinished
+from cfsnn_cli.engine.schedule import learning_rate
+from cfsnn_cli.engine.train import TrainingDiverged, train
+from cfsnn_cli.errors import CfsnnError
+from cfsnn_cli.recipe import ScheduleSection
+from tests.engine.helpers import tiny_recipe
+
+PINNED = json.loads((Path(__file__).parent / "pinned_losses.json").read_text())
+
+
+def first_losses(recipe, run_dir, steps=5):
+    reporter = CollectingReporter()
+    train(recipe, run_dir, reporter=reporter)
+    return [e.loss for e in reporter.events if isinstance(e, StepFinished)][:steps]
+
+
+def test_quickstart_first_losses_are_pinned(tmp_path):
+    losses = first_losses(tiny_recipe("train.epochs=1"), tmp_path / "run")
+    assert losses == pytest.approx(PINNED["quickstart"], rel=1e-4)
+
+
+@pytest.fixture
+def nan_loss_at_step(monkeypatch):
+    """Make the objective return NaN at the given (1-based, global) training step."""
+    from cfsnn_cli.losses import objective
+
+    real_forward = objective.Objective.forward
+    state = {"calls": 0, "at": None}
+
+    def poisoned(self, *args, **kwargs):
+        state["calls"] += 1
+        parts = real_forward(self, *args, **kwargs)
+        if state["calls"] == state["at"]:
+            parts.total = parts.total * math.nan
+        return parts
+
+    monkeypatch.setattr(objective.Objective, "forward", poisoned)
+    return lambda step: state.update(at=step)
+
+
+def test_a_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, nan_loss_at_step):
+    nan_loss_at_step(30)  # inside epoch 2 (23 steps per epoch)
+    run_dir = tmp_path / "run"
+    with pytest.raises(TrainingDiverged, match=r"nan at epoch 2, step 7; the last good checkpoint is kept"):
+        train(tiny_recipe("train.epochs=3"), run_dir)
+    assert (run_dir / "model.safetensors").exists()
+    assert [json.loads(line)["epoch"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()] == [1]
+
+
+def test_a_nan_in_the_first_epoch_leaves_no_run_folder(tmp_path, nan_loss_at_step):
+    nan_loss_at_step(3)
+    run_dir = tmp_path / "run"
+    with pytest.raises(TrainingDiverged, match="nothing was kept"):
+        train(tiny_recipe(), run_dir)
+    assert not run_dir.exists()
+
+
+def test_an_existing_run_folder_is_not_overwritten(tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "notes.txt").write_text("mine")
+    with pytest.raises(CfsnnError, match="already holds files"):
+        train(tiny_recipe(), tmp_path / "run")
+    assert (tmp_path / "run" / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize(
+    "section,expected",
+    [
+        (ScheduleSection(kind="constant", warmup_epochs=1), [0.5, 1.0, 1.0, 1.0]),
+        (ScheduleSection(kind="step", step_size=1, gamma=0.5), [1.0, 1.0, 0.5, 0.5]),
+        (ScheduleSection(kind="cosine", min_lr=0.0), [1.0, 0.8535533905932737, 0.5, 0.14644660940672627]),
+    ],
+)
+def test_schedules(section, expected):
+    assert [learning_rate(section, 1.0, step, 2, 2) for step in range(4)] == pytest.approx(expected)

@@ -1,0 +1,55 @@
+"""Every registered model, by looping over the registry: per-step logits of the right shape,
+gradients everywhere, and one fresh neuron layer per factory call."""
+
+import pytest
+import torch
+
+from cfsnn_cli.models import MODELS
+from cfsnn_cli.neurons import CFNeuron, SpikingNeuron
+from cfsnn_cli.surrogates import build_surrogate
+
+# The smallest input each family is meant for (per-step shape), kept small for a CPU test.
+INPUTS = {
+    "mlp": (1, 8, 8),
+    "convnet": (1, 8, 8),
+    "resnet19": (3, 32, 32),
+    "resnet20": (3, 32, 32),
+    "vgg11": (2, 48, 48),
+    "vggsnn": (2, 48, 48),
+    "sew_resnet18": (3, 64, 64),
+    "sew_resnet34": (3, 64, 64),
+}
+T, B, CLASSES = 2, 2, 7
+
+
+def test_every_model_has_a_test_input():
+    assert set(INPUTS) == set(MODELS.kinds())
+
+
+def fresh_neuron():
+    return CFNeuron(surrogate=build_surrogate("sigmoid", learnable="timestep", timesteps=T))
+
+
+@pytest.mark.parametrize("kind", MODELS.kinds())
+def test_model_maps_sequences_to_per_step_logits_and_trains(kind):
+    torch.manual_seed(0)
+    model = MODELS.get(kind)(input_shape=INPUTS[kind], num_classes=CLASSES, neuron=fresh_neuron)
+    x_seq = torch.rand(T, B, *INPUTS[kind])
+    logits = model(x_seq)
+    assert logits.shape == (T, B, CLASSES)
+    logits.sum().backward()
+    neurons = [m for m in model.modules() if isinstance(m, SpikingNeuron)]
+    assert neurons, "a spiking model without neurons"
+    assert len({id(n.surrogate.raw_alpha) for n in neurons}) == len(neurons)  # nothing shared
+    first_weight = next(p for p in model.parameters() if p.dim() > 1)
+    assert first_weight.grad is not None and first_weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("kind,shape,field", [("convnet", (64,), "kind"), ("vggsnn", (2, 8, 8), "kind"), ("mlp", (1, 8, 8), "hidden")])
+def test_models_refuse_inputs_they_cannot_take(kind, shape, field):
+    from cfsnn_cli.errors import CfsnnError
+
+    options = {"hidden": []} if field == "hidden" else {}
+    with pytest.raises(CfsnnError) as caught:
+        MODELS.get(kind)(input_shape=shape, num_classes=3, neuron=fresh_neuron, **options)
+    assert caught.value.field == field
