@@ -54,30 +54,24 @@ def _cifar(kind: str, cls, folder: str, split, root, download, crop_padding, fli
     return DatasetSplit(dataset=dataset, num_classes=len(dataset.classes), input_shape=(3, 32, 32), class_names=list(dataset.classes))
 
 
-@DATASETS.register("cifar10")
-def cifar10(
-    split: Literal["train", "test"],
-    root: str = "",
-    download: bool = False,
-    crop_padding: int = 4,
-    flip: bool = True,
-    autoaugment: bool = False,
-    cutout: int = 0,
-) -> DatasetSplit:
-    return _cifar("cifar10", datasets.CIFAR10, "cifar-10-batches-py", split, root, download, crop_padding, flip, autoaugment, cutout)
+def _register_cifar(kind: str, cls, folder: str):
+    def build(
+        split: Literal["train", "test"],
+        root: str = "",
+        download: bool = False,
+        crop_padding: int = 4,
+        flip: bool = True,
+        autoaugment: bool = False,
+        cutout: int = 0,
+    ) -> DatasetSplit:
+        return _cifar(kind, cls, folder, split, root, download, crop_padding, flip, autoaugment, cutout)
+
+    build.__name__ = build.__qualname__ = kind
+    return DATASETS.register(kind)(build)
 
 
-@DATASETS.register("cifar100")
-def cifar100(
-    split: Literal["train", "test"],
-    root: str = "",
-    download: bool = False,
-    crop_padding: int = 4,
-    flip: bool = True,
-    autoaugment: bool = False,
-    cutout: int = 0,
-) -> DatasetSplit:
-    return _cifar("cifar100", datasets.CIFAR100, "cifar-100-python", split, root, download, crop_padding, flip, autoaugment, cutout)
+cifar10 = _register_cifar("cifar10", datasets.CIFAR10, "cifar-10-batches-py")
+cifar100 = _register_cifar("cifar100", datasets.CIFAR100, "cifar-100-python")
 
 
 @DATASETS.register("imagefolder")
