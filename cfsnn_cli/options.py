@@ -58,4 +58,4 @@ def check_options(section: str, builder: Any, kind: str, options: dict[str, Any]
             known = ", ".join(model.model_fields) or "none"
             problem = CfsnnError(problem.field, f"unknown option for {section} kind {kind!r} (known: {known})")
         raise problem from None
-    return checked.model_dump()
+    return checked.model_dump(exclude_none=True)  # TOML has no null: an unset "None" default stays unset

@@ -3,7 +3,7 @@
 import io
 from pathlib import Path
 
-from cfsnn_cli.engine.atomic import atomic_write_bytes
+from cfsnn_cli.atomic import atomic_write_bytes
 
 
 def _figure():

@@ -4,6 +4,6 @@ from cfsnn_cli.data.base import DatasetSplit, TimeFirstCollate
 from cfsnn_cli.data.registry import DATASETS
 
 # Importing a module registers its kinds.
-from cfsnn_cli.data import digits, images  # noqa: F401
+from cfsnn_cli.data import digits, digits_events, events, images  # noqa: F401
 
 __all__ = ["DATASETS", "DatasetSplit", "TimeFirstCollate"]

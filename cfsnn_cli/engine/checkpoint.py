@@ -21,7 +21,7 @@ from safetensors.torch import save as safetensors_bytes
 from torch import nn
 
 import cfsnn_cli
-from cfsnn_cli.engine.atomic import atomic_write_bytes
+from cfsnn_cli.atomic import atomic_write_bytes
 from cfsnn_cli.errors import CfsnnError
 from cfsnn_cli.recipe import Recipe, recipe_from_json
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from cfsnn_cli.engine.atomic import atomic_write_text
+from cfsnn_cli.atomic import atomic_write_text
 from cfsnn_cli.engine.build import autocast, build_loader, build_model, build_objective, build_optimizer, build_split, pick_device
 from cfsnn_cli.engine.checkpoint import (
     BEST_FILE,

@@ -137,3 +137,20 @@ def test_resume_refuses_a_new_recipe(trained):
     out, _ = trained
     result = run("train", "quickstart", "--resume", out)
     assert result.exit_code == 2 and "--resume: " in result.stderr
+
+
+@pytest.mark.parametrize("damage", ["missing", "partial"])
+def test_missing_or_partial_event_data_is_one_line_exit_2_with_nothing_left(tmp_path, damage):
+    from tests.data.event_fixtures import write_nmnist
+
+    if damage == "partial":
+        write_nmnist(tmp_path / "data")
+        for file in (tmp_path / "data" / "NMNIST" / "Test" / "3").iterdir():
+            file.unlink()
+    out, cache = tmp_path / "run", tmp_path / "cache"
+    result = run("train", "nmnist", "--set", f"data.root='{tmp_path / 'data'}'", "--set", f"data.cache_dir='{cache}'", "--set", "data.workers=0", "--out", out)
+    assert result.exit_code == 2
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("cfsnn: error: data.root: ") and str(tmp_path / "data" / "NMNIST") in line
+    assert ("is missing" if damage == "missing" else "no *.bin files for 3") in line
+    assert not out.exists() and not cache.exists()

@@ -4,6 +4,10 @@ from pathlib import Path
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from dataclasses import dataclass
+
+from cfsnn_cli.engine.report import Reporter
+from cfsnn_cli.engine.train import StopRequest
 from cfsnn_cli.recipe import load_recipe
 
 TINY = ["model.hidden=[32]", "train.epochs=2", "data.batch_size=64"]
@@ -24,3 +28,21 @@ def write_mismatched_checkpoint(source: Path, target: Path) -> Path:
     metadata["recipe"] = json.dumps(recipe)
     save_file(tensors, str(target), metadata=metadata)
     return target
+
+
+@dataclass
+class StopAfter(Reporter):
+    """Plays the signal handler: asks for a stop once `steps` steps have run, and keeps the losses."""
+
+    stop: StopRequest
+    steps: int
+    seen: int = 0
+
+    def __post_init__(self):
+        self.losses = []
+
+    def step_finished(self, event):
+        self.seen += 1
+        self.losses.append(event.loss)
+        if self.seen == self.steps:
+            self.stop.request("SIGINT")

@@ -1,27 +1,10 @@
 """Stopping and resuming changes nothing: the weights equal those of an uninterrupted run."""
 
-from dataclasses import dataclass
-
 import pytest
 from safetensors.torch import load_file
 
-from cfsnn_cli.engine.report import Reporter
 from cfsnn_cli.engine.train import StopRequest, TrainingInterrupted, read_metrics, train
-from tests.engine.helpers import tiny_recipe
-
-
-@dataclass
-class StopAfter(Reporter):
-    """Plays the signal handler: asks for a stop once `steps` steps have run."""
-
-    stop: StopRequest
-    steps: int
-    seen: int = 0
-
-    def step_finished(self, event):
-        self.seen += 1
-        if self.seen == self.steps:
-            self.stop.request("SIGINT")
+from tests.engine.helpers import StopAfter, tiny_recipe
 
 
 def weights(run_dir):

@@ -2,30 +2,14 @@
 
 import json
 import math
-from pathlib import Path
 
 import pytest
 
-from cfsnn_cli.engine.report import CollectingReporter, StepFinished
 from cfsnn_cli.engine.schedule import learning_rate
 from cfsnn_cli.engine.train import TrainingDiverged, train
 from cfsnn_cli.errors import CfsnnError
 from cfsnn_cli.recipe import ScheduleSection
 from tests.engine.helpers import tiny_recipe
-
-PINNED = json.loads((Path(__file__).parent / "pinned_losses.json").read_text())
-
-
-def first_losses(recipe, run_dir, steps=5):
-    reporter = CollectingReporter()
-    train(recipe, run_dir, reporter=reporter)
-    return [e.loss for e in reporter.events if isinstance(e, StepFinished)][:steps]
-
-
-def test_quickstart_first_losses_are_pinned(tmp_path):
-    losses = first_losses(tiny_recipe("train.epochs=1"), tmp_path / "run")
-    assert losses == pytest.approx(PINNED["quickstart"], rel=1e-4)
-
 
 @pytest.fixture
 def nan_loss_at_step(monkeypatch):

@@ -1,0 +1,114 @@
+"""Events → frames, cached on disk under a key made of every setting that shapes a frame.
+
+A framed sample is stored as a plain .npy (read with allow_pickle=False) in
+    <cache_dir>/<kind>/<split>-<key>/<sample id>.npy
+where <key> hashes the dataset kind, split, T, frame size, slicing and the cache format, so a
+change of any of them reads a different folder and never a stale frame. The sample id carries the
+source file's size and modification time, so a replaced file is framed anew. Every write is atomic.
+"""
+
+import hashlib
+import io
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from cfsnn_cli.atomic import atomic_write_bytes, atomic_write_text
+
+CACHE_FORMAT = 1
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "cfsnn" / "frames"
+
+
+def settings_key(settings: dict) -> str:
+    text = json.dumps({**settings, "cache_format": CACHE_FORMAT}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class FrameCache:
+    def __init__(self, folder: Path, settings: dict):
+        self.folder = folder
+        self.settings = settings
+
+    @classmethod
+    def for_split(cls, cache_dir: str, kind: str, split: str, settings: dict) -> "FrameCache":
+        base = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
+        return cls(base / kind / f"{split}-{settings_key({'kind': kind, 'split': split, **settings})}", settings)
+
+    def path(self, sample_id: str) -> Path:
+        return self.folder / f"{hashlib.sha256(sample_id.encode()).hexdigest()[:24]}.npy"
+
+    def get_or_make(self, sample_id: str, make: Callable[[], np.ndarray]) -> np.ndarray:
+        path = self.path(sample_id)
+        if path.exists():
+            try:
+                return np.load(path, allow_pickle=False)
+            except (ValueError, OSError):
+                pass  # unreadable: frame it again below, and replace the file
+        frames = make()
+        if not self.folder.exists():
+            self.folder.mkdir(parents=True, exist_ok=True)
+            settings = json.dumps(self.settings, indent=2, sort_keys=True) + "\n"
+            atomic_write_text(self.folder / "settings.json", settings)  # for people wondering what a folder holds
+        buffer = io.BytesIO()
+        np.save(buffer, frames, allow_pickle=False)
+        atomic_write_bytes(path, buffer.getvalue())
+        return frames
+
+
+def file_identity(path: str) -> str:
+    """A sample's identity for the cache: its path, size and modification time."""
+    stat = os.stat(path)
+    return f"{path}|{stat.st_size}|{stat.st_mtime_ns}"
+
+
+def fixed_length(frames: np.ndarray, timesteps: int) -> np.ndarray:
+    """Exactly T frames: cut the excess, pad with empty frames."""
+    if frames.shape[0] >= timesteps:
+        return frames[:timesteps]
+    padding = np.zeros((timesteps - frames.shape[0], *frames.shape[1:]), dtype=frames.dtype)
+    return np.concatenate([frames, padding])
+
+
+class FramedEvents(Dataset):
+    """Samples framed (and cached) on first use; augmentations run on the frames afterwards, so
+    the cache holds each sample once whatever the augmentation draws."""
+
+    def __init__(
+        self,
+        count: int,
+        events_of: Callable[[int], np.ndarray],
+        label_of: Callable[[int], int],
+        identity_of: Callable[[int], str],
+        to_frames: Callable[[np.ndarray], np.ndarray],
+        cache: FrameCache | None,
+        augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ):
+        self.count = count
+        self.events_of = events_of
+        self.label_of = label_of
+        self.identity_of = identity_of
+        self.to_frames = to_frames
+        self.cache = cache
+        self.augment = augment
+
+    def __len__(self) -> int:
+        return self.count
+
+    def frames(self, index: int) -> np.ndarray:
+        make = lambda: self.to_frames(self.events_of(index))  # noqa: E731
+        return make() if self.cache is None else self.cache.get_or_make(self.identity_of(index), make)
+
+    def __getitem__(self, index: int):
+        x = torch.from_numpy(self.frames(index).astype(np.float32))
+        if self.augment is not None:
+            x = self.augment(x)
+        return x, self.label_of(index)
