@@ -13,13 +13,11 @@ import json
 import math
 
 import torch
+from common import cuda_peak_bytes, median_seconds, saved_for_backward_bytes
 from rich.console import Console
 from rich.table import Table
 
-from common import cuda_peak_bytes, median_seconds, saved_for_backward_bytes
-
 from cfsnn_cli.neurons import CFNeuron, LIFNeuron
-from cfsnn_cli.neurons.kernel import NeuronSequence
 from cfsnn_cli.neurons.reference import reference_sequence
 from cfsnn_cli.surrogates import build_surrogate
 

@@ -8,10 +8,10 @@ against its builder's signature. `extends = "base.toml"` inherits from another r
 
 import json
 import re
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
+import tomllib
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cfsnn_cli.errors import CfsnnError

@@ -20,9 +20,9 @@ def evaluate(
     plot: Annotated[Path | None, typer.Option("--plot", help="Also draw the latency curve and per-class accuracy to this PNG.", show_default=False)] = None,
 ) -> None:
     """Top-1/top-5, loss, per-class accuracy and accuracy against time steps."""
+    from cfsnn_cli.atomic import atomic_write_text
     from cfsnn_cli.cli.plots import evaluation_plot
     from cfsnn_cli.cli.render import console, evaluation_tables
-    from cfsnn_cli.atomic import atomic_write_text
     from cfsnn_cli.engine.evaluate import evaluate_checkpoint
 
     if split not in SPLITS:

@@ -18,7 +18,7 @@ from scipy import ndimage
 from cfsnn_cli.data.base import DatasetSplit
 from cfsnn_cli.data.digits import digits_arrays
 from cfsnn_cli.data.event_augment import frame_augmentation
-from cfsnn_cli.data.events import event_framer, framed_split
+from cfsnn_cli.data.frames import event_framer, framed_split
 from cfsnn_cli.data.registry import DATASETS
 from cfsnn_cli.errors import require
 

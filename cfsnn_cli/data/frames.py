@@ -19,6 +19,7 @@ import torch
 from torch.utils.data import Dataset
 
 from cfsnn_cli.atomic import atomic_write_bytes, atomic_write_text
+from cfsnn_cli.data.base import DatasetSplit
 
 CACHE_FORMAT = 1
 
@@ -112,3 +113,56 @@ class FramedEvents(Dataset):
         if self.augment is not None:
             x = self.augment(x)
         return x, self.label_of(index)
+
+
+def event_framer(sensor_size: tuple[int, int, int], frame_size: tuple[int, int], timesteps: int, window_ms: float) -> Callable:
+    """events → int16 frames [T, P, H, W] (or [T, P, W] without y), with tonic's transforms."""
+    from tonic.transforms import Downsample, ToFrame
+
+    width, height, polarities = sensor_size
+    target = (frame_size[0], frame_size[1], polarities)
+    resize = Downsample(sensor_size=sensor_size, target_size=frame_size) if tuple(frame_size) != (width, height) else None
+    to_frame = ToFrame(target, time_window=window_ms * 1000) if window_ms else ToFrame(target, n_time_bins=timesteps)
+
+    def frames(events: np.ndarray) -> np.ndarray:
+        inside = events["x"] < width
+        if "y" in events.dtype.names:
+            inside &= events["y"] < height
+        events = events[inside]
+        if len(events) == 0:
+            empty_shape = (timesteps, polarities, frame_size[1], frame_size[0]) if "y" in events.dtype.names else (timesteps, polarities, frame_size[0])
+            return np.zeros(empty_shape, dtype=np.int16)
+        if resize is not None:
+            events = resize(events)
+        return fixed_length(to_frame(events).astype(np.int16), timesteps)
+
+    return frames
+
+
+def framed_split(
+    *,
+    kind: str,
+    split: str,
+    dataset,
+    indices: list[int],
+    labels: list[int],
+    class_names: list[str],
+    identity: Callable[[int], str],
+    to_frames: Callable,
+    input_shape: tuple[int, ...],
+    settings: dict,
+    cache: bool,
+    cache_dir: str,
+    augment,
+) -> DatasetSplit:
+    frame_cache = FrameCache.for_split(cache_dir, kind, split, settings) if cache else None
+    framed = FramedEvents(
+        count=len(indices),
+        events_of=lambda i: dataset[indices[i]][0],
+        label_of=lambda i: labels[indices[i]],
+        identity_of=lambda i: identity(indices[i]),
+        to_frames=to_frames,
+        cache=frame_cache,
+        augment=augment if split == "train" else None,
+    )
+    return DatasetSplit(dataset=framed, num_classes=len(class_names), input_shape=input_shape, class_names=class_names, time_major=True)

@@ -2,9 +2,8 @@
 a `neuron()` factory (a fresh neuron layer per call), and returns a module mapping x_seq
 [T, B, ...] to per-step logits [T, B, K]."""
 
-from cfsnn_cli.models.registry import MODELS
-
 # Importing a module registers its kinds.
 from cfsnn_cli.models import resnet, small, vgg  # noqa: F401
+from cfsnn_cli.models.registry import MODELS
 
 __all__ = ["MODELS"]

@@ -1,12 +1,12 @@
 """Spiking neurons: one file per kind, registered by the recipe's `kind`, all taking x_seq [T, B, ...]."""
 
 from cfsnn_cli.neurons.base import SpikingNeuron
-from cfsnn_cli.neurons.observe import LayerObservation, Observations, observe
-from cfsnn_cli.neurons.registry import NEURONS
 
 # Importing a kind registers it.
 from cfsnn_cli.neurons.cf import CFNeuron
 from cfsnn_cli.neurons.lif import IFNeuron, LIFNeuron, PLIFNeuron
+from cfsnn_cli.neurons.observe import LayerObservation, Observations, observe
+from cfsnn_cli.neurons.registry import NEURONS
 
 
 def build_neuron(kind: str = "cf", **options) -> SpikingNeuron:

@@ -1,11 +1,10 @@
 """Surrogate gradients: one file per smooth primitive, registered by the recipe's `kind`."""
 
-from cfsnn_cli.surrogates.base import LEARNABLE_MODES, Surrogate
-from cfsnn_cli.surrogates.registry import SURROGATES
-
 # Importing a primitive registers it: adding a kind is one file and one line here.
 from cfsnn_cli.surrogates.atan import AtanSurrogate
+from cfsnn_cli.surrogates.base import LEARNABLE_MODES, Surrogate
 from cfsnn_cli.surrogates.rectangle import RectangleSurrogate
+from cfsnn_cli.surrogates.registry import SURROGATES
 from cfsnn_cli.surrogates.sigmoid import SigmoidSurrogate
 from cfsnn_cli.surrogates.triangle import TriangleSurrogate
 

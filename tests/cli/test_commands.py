@@ -1,9 +1,9 @@
 """The commands through Typer's runner: what a researcher sees, and the exit codes."""
 
 import json
-import tomllib
 
 import pytest
+import tomllib
 from typer.testing import CliRunner
 
 from cfsnn_cli.cli.app import app

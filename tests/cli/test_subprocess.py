@@ -53,3 +53,16 @@ def test_ctrl_c_saves_a_resumable_run_that_finishes(tmp_path):
     resumed = subprocess.run([CFSNN, "train", "--resume", str(out)], capture_output=True, text=True, env=ENV, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     assert [json.loads(line)["epoch"] for line in (out / "metrics.jsonl").read_text().splitlines()] == list(range(1, 41))
+
+
+def test_sigterm_also_saves_a_resumable_checkpoint(tmp_path):
+    out = tmp_path / "run"
+    command = [CFSNN, "train", "--set", "train.epochs=40", "--set", "model.hidden=[32]", "--out", str(out)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    for line in process.stdout:
+        if line.startswith("epoch   1/40"):
+            process.send_signal(signal.SIGTERM)
+            break
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 128 + signal.SIGTERM, stderr
+    assert "SIGTERM" in stderr and (out / "state.safetensors").exists()

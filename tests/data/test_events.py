@@ -201,3 +201,13 @@ def test_cache_files_are_plain_npy(tmp_path):
     [cached] = list((tmp_path / "cache").rglob("*.npy"))
     assert np.load(cached, allow_pickle=False).dtype == np.int16
     assert not list((tmp_path / "cache").rglob("*.tmp"))
+
+
+def test_cifar10_dvs_without_the_aedat_reader_says_what_to_install(tmp_path, monkeypatch):
+    import importlib.util
+
+    write_cifar10_dvs(tmp_path, per_class=1)
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "aedat" else real_find_spec(name, *a))
+    with pytest.raises(CfsnnError, match="pip install aedat"):
+        load("cifar10-dvs", tmp_path, "train")

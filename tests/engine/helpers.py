@@ -1,10 +1,9 @@
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from safetensors import safe_open
 from safetensors.torch import save_file
-
-from dataclasses import dataclass
 
 from cfsnn_cli.engine.report import Reporter
 from cfsnn_cli.engine.train import StopRequest

@@ -11,6 +11,7 @@ from cfsnn_cli.errors import CfsnnError
 from cfsnn_cli.recipe import ScheduleSection
 from tests.engine.helpers import tiny_recipe
 
+
 @pytest.fixture
 def nan_loss_at_step(monkeypatch):
     """Make the objective return NaN at the given (1-based, global) training step."""
@@ -65,3 +66,11 @@ def test_an_existing_run_folder_is_not_overwritten(tmp_path):
 )
 def test_schedules(section, expected):
     assert [learning_rate(section, 1.0, step, 2, 2) for step in range(4)] == pytest.approx(expected)
+
+
+def test_bf16_autocast_trains(tmp_path):
+    from cfsnn_cli.engine.train import read_metrics
+
+    train(tiny_recipe("train.epochs=1", "train.precision='bf16'"), tmp_path / "run")
+    [metrics] = read_metrics(tmp_path / "run")
+    assert math.isfinite(metrics["train_loss"]) and metrics["test_accuracy"] > 0.5
