@@ -37,16 +37,22 @@ def test_quickstart_reaches_95_percent_and_eval_agrees(tmp_path):
     print(f"quickstart: test accuracy {final['test_accuracy']:.4f} in {seconds:.1f}s")
 
 
-def test_ctrl_c_saves_a_resumable_run_that_finishes(tmp_path):
-    out = tmp_path / "run"
+def interrupt_after_first_epoch(out, number):
+    """Run a 40-epoch training and send it `number` once its first epoch is reported."""
     command = [CFSNN, "train", "--set", "train.epochs=40", "--set", "model.hidden=[32]", "--out", str(out)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
     for line in process.stdout:
         if line.startswith("epoch   1/40"):
-            process.send_signal(signal.SIGINT)
+            process.send_signal(number)
             break
     _, stderr = process.communicate(timeout=120)
-    assert process.returncode == 128 + signal.SIGINT, stderr
+    return process.returncode, stderr
+
+
+def test_ctrl_c_saves_a_resumable_run_that_finishes(tmp_path):
+    out = tmp_path / "run"
+    returncode, stderr = interrupt_after_first_epoch(out, signal.SIGINT)
+    assert returncode == 128 + signal.SIGINT, stderr
     assert "Traceback" not in stderr and f"--resume {out}" in stderr
     epochs_done = len((out / "metrics.jsonl").read_text().splitlines())
     assert 1 <= epochs_done < 40
@@ -56,13 +62,6 @@ def test_ctrl_c_saves_a_resumable_run_that_finishes(tmp_path):
 
 
 def test_sigterm_also_saves_a_resumable_checkpoint(tmp_path):
-    out = tmp_path / "run"
-    command = [CFSNN, "train", "--set", "train.epochs=40", "--set", "model.hidden=[32]", "--out", str(out)]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
-    for line in process.stdout:
-        if line.startswith("epoch   1/40"):
-            process.send_signal(signal.SIGTERM)
-            break
-    _, stderr = process.communicate(timeout=120)
-    assert process.returncode == 128 + signal.SIGTERM, stderr
-    assert "SIGTERM" in stderr and (out / "state.safetensors").exists()
+    returncode, stderr = interrupt_after_first_epoch(tmp_path / "run", signal.SIGTERM)
+    assert returncode == 128 + signal.SIGTERM, stderr
+    assert "SIGTERM" in stderr and (tmp_path / "run" / "state.safetensors").exists()
