@@ -15,7 +15,7 @@ import tomllib
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cfsnn_cli.errors import CfsnnError
-from cfsnn_cli.options import check_options, first_problem
+from cfsnn_cli.options import check_options, first_problem, options_model
 
 SHIPPED = Path(__file__).parent / "recipes"
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
@@ -24,22 +24,44 @@ NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 class KindSection(BaseModel):
     """A section whose `kind` picks a registered builder; the other keys are that kind's options."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
     kind: str
+
+    @staticmethod
+    def registry():
+        raise NotImplementedError
 
     def options(self) -> dict[str, Any]:
         return dict(self.model_extra or {})
 
-    def check_against(self, section: str, registry) -> None:
+    def check_kind(self, section: str) -> None:
         try:
-            builder = registry.get(self.kind)
+            builder = self.registry().get(self.kind)
         except CfsnnError as error:
             raise error.within(section) from None
         checked = check_options(section, builder, self.kind, self.options())
         self.__pydantic_extra__ = checked  # the resolved recipe spells out every default
 
+    @classmethod
+    def keys_for_kind(cls, kind: str) -> set[str]:
+        """The section's own fields plus the options `kind` takes (none if `kind` is unknown)."""
+        try:
+            options = set(options_model(cls.registry().get(kind)).model_fields)
+        except CfsnnError:
+            options = set()
+        return set(cls.model_fields) | options
+
+
+# Registries are imported when first needed: they pull in torch, which `cfsnn --help` should not pay for.
+
 
 class DataSection(KindSection):
+    @staticmethod
+    def registry():
+        from cfsnn_cli.data import DATASETS
+
+        return DATASETS
+
     kind: str = "digits"
     timesteps: int = Field(4, ge=1, le=4096, description="T: time steps per sample")
     batch_size: int = Field(64, ge=1)
@@ -48,25 +70,52 @@ class DataSection(KindSection):
 
 
 class ModelSection(KindSection):
+    @staticmethod
+    def registry():
+        from cfsnn_cli.models import MODELS
+
+        return MODELS
+
     kind: str = "mlp"
 
 
 class NeuronSection(KindSection):
+    # `tau = inf` is a meaningful neuron option (no leak); the constructors check every bound.
+    model_config = ConfigDict(allow_inf_nan=True)
+
+    @staticmethod
+    def registry():
+        from cfsnn_cli.neurons import NEURONS
+
+        return NEURONS
+
     kind: str = "cf"
 
 
 class SurrogateSection(KindSection):
+    @staticmethod
+    def registry():
+        from cfsnn_cli.surrogates import SURROGATES
+
+        return SURROGATES
+
     kind: str = "sigmoid"
 
 
 class LossSection(KindSection):
+    @staticmethod
+    def registry():
+        from cfsnn_cli.losses import TASK_LOSSES
+
+        return TASK_LOSSES
+
     kind: str = "ce"
     balance: float = Field(0.0, ge=0, description="λ of the PN term; 0 turns it off")
     granularity: Literal["layer", "channel"] = "layer"
 
 
 class OptimSection(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     kind: Literal["sgd", "adamw"] = "adamw"
     lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(0.0, ge=0)
@@ -75,7 +124,7 @@ class OptimSection(BaseModel):
 
 
 class ScheduleSection(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     kind: Literal["cosine", "step", "constant"] = "cosine"
     warmup_epochs: int = Field(0, ge=0)
     min_lr: float = Field(0.0, ge=0, description="cosine: the final learning rate")
@@ -84,7 +133,7 @@ class ScheduleSection(BaseModel):
 
 
 class TrainSection(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     epochs: int = Field(10, ge=1)
     precision: Literal["fp32", "bf16"] = "fp32"
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
@@ -108,20 +157,14 @@ class Recipe(BaseModel):
     def check_kinds_and_cross_sections(self) -> None:
         """What pydantic cannot see: each kind's options, constructor bounds, cross-section rules.
         (Run after pydantic, not inside it: pydantic would rewrap our one-line errors.)"""
-        # Imported here: the registries pull in torch, which `cfsnn --help` should not pay for.
-        from cfsnn_cli.data import DATASETS
-        from cfsnn_cli.losses import TASK_LOSSES
-        from cfsnn_cli.models import MODELS
-        from cfsnn_cli.neurons import NEURONS, build_neuron
-        from cfsnn_cli.surrogates import SURROGATES, build_surrogate
+        from cfsnn_cli.losses import Objective
+        from cfsnn_cli.neurons import build_neuron
+        from cfsnn_cli.surrogates import build_surrogate
 
-        self.data.check_against("data", DATASETS)
-        self.model.check_against("model", MODELS)
-        self.neuron.check_against("neuron", NEURONS)
-        self.surrogate.check_against("surrogate", SURROGATES)
-        self.loss.check_against("loss", TASK_LOSSES)
-        # Bounds the constructors know (tau >= 1, alpha > alpha_min, …): build one throwaway
-        # neuron and surrogate, which costs microseconds.
+        for section in SECTIONS_WITH_KIND:
+            getattr(self, section).check_kind(section)
+        # Bounds the constructors know (tau >= 1, alpha > alpha_min, …): build a throwaway
+        # neuron, surrogate and objective, which costs microseconds.
         try:
             surrogate = build_surrogate(self.surrogate.kind, timesteps=self.data.timesteps, **self.surrogate.options())
         except CfsnnError as error:
@@ -130,6 +173,10 @@ class Recipe(BaseModel):
             build_neuron(self.neuron.kind, surrogate=surrogate, **self.neuron.options())
         except CfsnnError as error:
             raise error.within("neuron") from None
+        try:
+            Objective(self.loss.kind, balance=self.loss.balance, granularity=self.loss.granularity, **self.loss.options())
+        except CfsnnError as error:
+            raise error.within("loss") from None
         if self.schedule.warmup_epochs >= self.train.epochs:
             raise CfsnnError("schedule.warmup_epochs", f"must be < train.epochs = {self.train.epochs} (got {self.schedule.warmup_epochs})")
 
@@ -176,15 +223,28 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise CfsnnError("recipe", f"cannot read {path}: {error}") from None
 
 
+SECTIONS_WITH_KIND = {
+    "data": DataSection,
+    "model": ModelSection,
+    "neuron": NeuronSection,
+    "surrogate": SurrogateSection,
+    "loss": LossSection,
+}
+
+
 def merge(base: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
-    """Child wins, section by section. A section whose `kind` the child changes starts afresh:
-    options of the old kind would mean nothing to the new one."""
+    """Child wins, section by section. When the child changes a section's `kind`, the inherited
+    keys that the new kind does not take are dropped (options of a cf neuron mean nothing to a lif
+    one); the section's own fields (`data.timesteps`, `loss.balance`, …) and shared options
+    (`neuron.tau`) carry over."""
     merged = dict(base)
     for key, value in child.items():
         old = merged.get(key)
         if isinstance(value, dict) and isinstance(old, dict):
-            changes_kind = "kind" in value and value["kind"] != old.get("kind")
-            merged[key] = dict(value) if changes_kind else merge(old, value)
+            if key in SECTIONS_WITH_KIND and "kind" in value and value["kind"] != old.get("kind"):
+                kept = SECTIONS_WITH_KIND[key].keys_for_kind(value["kind"])
+                old = {name: setting for name, setting in old.items() if name in kept}
+            merged[key] = merge(old, value)
         else:
             merged[key] = value
     return merged

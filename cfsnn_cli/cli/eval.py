@@ -27,9 +27,11 @@ def evaluate(
 
     if split not in SPLITS:
         raise CfsnnError("--split", f"must be one of {', '.join(SPLITS)} (got {split!r})")
-    for path, suffix in ((json_path, ".json"), (plot, ".png")):
+    for option, path in (("--json", json_path), ("--plot", plot)):
+        if path is not None and path.is_dir():
+            raise CfsnnError(option, f"{path} is a folder; give a file name")
         if path is not None and not path.parent.is_dir():
-            raise CfsnnError("--json" if suffix == ".json" else "--plot", f"folder {path.parent} does not exist")
+            raise CfsnnError(option, f"folder {path.parent} does not exist")
 
     checkpoint, result = evaluate_checkpoint(ckpt, data_root=data_root, split=split, timesteps=timesteps)
     for table in evaluation_tables(checkpoint, result, split):

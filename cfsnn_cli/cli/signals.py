@@ -12,6 +12,9 @@ def stop_on_signals(stop: StopRequest, announce):
     def handle(number, _frame):
         name = signal.Signals(number).name
         if stop.reason is not None and number == signal.SIGINT:
+            if stop.saving:
+                announce("finishing the checkpoint being written first")
+                return
             raise KeyboardInterrupt
         stop.request(name)
         announce(f"{name} received: saving a resumable checkpoint after this step (Ctrl-C again to abort)")

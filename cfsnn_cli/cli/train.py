@@ -33,7 +33,7 @@ def train(
     from cfsnn_cli.cli.plots import training_plot
     from cfsnn_cli.cli.render import TrainingDisplay, console, epochs_table
     from cfsnn_cli.cli.signals import stop_on_signals
-    from cfsnn_cli.engine.checkpoint import load_model_checkpoint
+    from cfsnn_cli.engine.checkpoint import resume_recipe
     from cfsnn_cli.engine.train import StopRequest, read_metrics
     from cfsnn_cli.engine.train import train as run_training
     from cfsnn_cli.recipe import load_recipe
@@ -41,7 +41,7 @@ def train(
     if resume is not None:
         if recipe is not None or overrides or out is not None:
             raise CfsnnError("--resume", "continues a run with its own recipe in its own folder: drop RECIPE, --set and --out")
-        chosen = load_model_checkpoint(resume, "--resume").recipe
+        chosen = resume_recipe(resume)
         run_dir = resume
     else:
         chosen = load_recipe(recipe or "quickstart", overrides or [])

@@ -70,11 +70,21 @@ def build_objective(recipe: Recipe) -> Objective:
     return Objective(recipe.loss.kind, balance=recipe.loss.balance, granularity=recipe.loss.granularity, **recipe.loss.options())
 
 
+def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """Weight decay for conv and linear weights only. Biases, BatchNorm, and the method's own
+    parameters (decay β, threshold θ, surrogate α — all 0-d or 1-d) are left alone: pulling them
+    towards zero would change the neuron being studied, not regularise the network."""
+    decayed = [p for p in model.parameters() if p.dim() > 1]
+    kept = [p for p in model.parameters() if p.dim() <= 1]
+    return [{"params": decayed, "weight_decay": weight_decay}, {"params": kept, "weight_decay": 0.0}]
+
+
 def build_optimizer(recipe: Recipe, model: nn.Module) -> torch.optim.Optimizer:
     optim = recipe.optim
+    groups = parameter_groups(model, optim.weight_decay)
     if optim.kind == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=optim.lr, momentum=optim.momentum, nesterov=optim.nesterov, weight_decay=optim.weight_decay)
-    return torch.optim.AdamW(model.parameters(), lr=optim.lr, weight_decay=optim.weight_decay)
+        return torch.optim.SGD(groups, lr=optim.lr, momentum=optim.momentum, nesterov=optim.nesterov)
+    return torch.optim.AdamW(groups, lr=optim.lr)
 
 
 def pick_device(recipe: Recipe) -> torch.device:
@@ -83,7 +93,10 @@ def pick_device(recipe: Recipe) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if wanted.startswith("cuda") and not torch.cuda.is_available():
         raise CfsnnError("train.device", f"{wanted} was asked for but torch sees no CUDA device")
-    return torch.device(wanted)
+    device = torch.device(wanted)
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise CfsnnError("train.device", f"{wanted} was asked for but torch sees {torch.cuda.device_count()} CUDA device(s)")
+    return device
 
 
 def autocast(recipe: Recipe, device: torch.device):

@@ -4,7 +4,8 @@ A run folder holds
   model.safetensors  the latest weights; metadata: format, versions, recipe JSON, epoch, metrics,
                      input shape, classes — enough to rebuild the model with no other file
   best.safetensors   the weights of the best validation epoch, same layout
-  state.safetensors  optimiser tensors, RNG states and the position in training, for --resume
+  state.safetensors  the weights again, optimiser tensors, RNG states, the recipe and the position in
+                     training: all --resume reads, in one file (also written mid-epoch on Ctrl-C)
   recipe.toml        the resolved recipe, for people
   metrics.jsonl      one line per epoch
 No pickle anywhere: tensors in safetensors, everything else JSON or TOML. Every write is atomic.
@@ -38,7 +39,6 @@ class ModelCheckpoint:
     recipe: Recipe
     weights: dict[str, torch.Tensor]
     epoch: int
-    global_step: int
     metrics: dict[str, Any]
     input_shape: tuple[int, ...]
     class_names: list[str]
@@ -70,16 +70,17 @@ def _write_safetensors(path: Path, tensors: dict[str, torch.Tensor], metadata: d
     atomic_write_bytes(path, safetensors_bytes(cpu, metadata=metadata))
 
 
-def _read_safetensors(path: Path, what: str) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+def _read_safetensors(path: Path, what: str, tensors: bool = True) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """(tensors, metadata) of a file; with tensors=False only the header is read."""
     if not path.is_file():
         raise CfsnnError(what, f"{path} does not exist")
     try:
         with safe_open(str(path), framework="pt") as handle:
             metadata = handle.metadata() or {}
-            tensors = {name: handle.get_tensor(name) for name in handle.keys()}
+            contents = {name: handle.get_tensor(name) for name in handle.keys()} if tensors else {}
     except (SafetensorError, OSError, ValueError, RuntimeError) as error:
         raise CfsnnError(what, f"{path} is not a readable safetensors file (truncated or corrupt?): {error}") from None
-    return tensors, metadata
+    return contents, metadata
 
 
 def save_model(path: Path, model: nn.Module, recipe: Recipe, position: "TrainingPosition", metrics: dict[str, Any], input_shape, class_names) -> None:
@@ -119,7 +120,6 @@ def load_model_checkpoint(path: Path, what: str = "--ckpt") -> ModelCheckpoint:
             recipe=recipe,
             weights=weights,
             epoch=int(metadata["epoch"]),
-            global_step=int(metadata["global_step"]),
             metrics=json.loads(metadata["metrics"]),
             input_shape=tuple(json.loads(metadata["input_shape"])),
             class_names=json.loads(metadata["class_names"]),
@@ -141,9 +141,22 @@ def load_weights(model: nn.Module, checkpoint: ModelCheckpoint) -> None:
 # -- training state ----------------------------------------------------------------------------
 
 
-def save_training_state(path: Path, optimizer: torch.optim.Optimizer, position: TrainingPosition) -> None:
+@dataclass
+class TrainingState:
+    """Everything `--resume` needs, read from one file so that weights, optimiser and position
+    can never come from different moments."""
+
+    path: Path
+    recipe: Recipe
+    tensors: dict[str, torch.Tensor]
+    position: TrainingPosition
+    optimizer: dict[str, Any]
+
+
+def save_training_state(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, recipe: Recipe, position: TrainingPosition) -> None:
     state = optimizer.state_dict()
-    tensors: dict[str, torch.Tensor] = {"rng.torch": torch.get_rng_state()}
+    tensors: dict[str, torch.Tensor] = {f"model.{name}": tensor for name, tensor in model.state_dict().items()}
+    tensors["rng.torch"] = torch.get_rng_state()
     if torch.cuda.is_available():
         for index, rng in enumerate(torch.cuda.get_rng_state_all()):
             tensors[f"rng.cuda.{index}"] = rng
@@ -157,32 +170,59 @@ def save_training_state(path: Path, optimizer: torch.optim.Optimizer, position: 
     metadata = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
+        "recipe": recipe.to_json(),
         "position": json.dumps(position.__dict__),
         "optimizer": json.dumps({"param_groups": state["param_groups"], "scalars": scalars}),
     }
     _write_safetensors(path, tensors, metadata)
 
 
-def load_training_state(path: Path, optimizer: torch.optim.Optimizer) -> TrainingPosition:
+def read_training_state(path: Path) -> TrainingState:
     tensors, metadata = _read_safetensors(path, "--resume")
     try:
+        if metadata.get("format") != FORMAT or "rng.torch" not in tensors:
+            raise KeyError("format")
+        recipe = recipe_from_json(metadata["recipe"], f"{path} (stored recipe)")
         position = TrainingPosition(**json.loads(metadata["position"]))
-        saved = json.loads(metadata["optimizer"])
+        optimizer = json.loads(metadata["optimizer"])
     except (KeyError, ValueError, TypeError) as error:
-        raise CfsnnError("--resume", f"{path} has incomplete training state ({error})") from None
-    state: dict[int, dict[str, Any]] = {}
-    for name, tensor in tensors.items():
+        if isinstance(error, CfsnnError):
+            raise
+        raise CfsnnError("--resume", f"{path} is not a complete cfsnn training state ({error})") from None
+    return TrainingState(path, recipe, tensors, position, optimizer)
+
+
+def resume_recipe(run_dir: Path) -> Recipe:
+    """The recipe of the run in `run_dir`, read from its state file's header alone."""
+    run_dir = Path(run_dir).expanduser()
+    if not run_dir.is_dir():
+        raise CfsnnError("--resume", f"{run_dir} is not a run folder")
+    path = run_dir / STATE_FILE
+    _, metadata = _read_safetensors(path, "--resume", tensors=False)
+    if "recipe" not in metadata:
+        raise CfsnnError("--resume", f"{path} is not a complete cfsnn training state (no recipe)")
+    return recipe_from_json(metadata["recipe"], f"{path} (stored recipe)")
+
+
+def restore_training_state(state: TrainingState, model: nn.Module, optimizer: torch.optim.Optimizer) -> TrainingPosition:
+    weights = {name[len("model.") :]: tensor for name, tensor in state.tensors.items() if name.startswith("model.")}
+    try:
+        model.load_state_dict(weights, strict=True)
+    except RuntimeError as error:
+        raise CfsnnError("--resume", f"{state.path}: the weights do not fit the model its recipe builds: {' '.join(str(error).split())}") from None
+    saved: dict[int, dict[str, Any]] = {}
+    for name, tensor in state.tensors.items():
         if name.startswith("optimizer."):
             _, index, key = name.split(".", 2)
-            state.setdefault(int(index), {})[key] = tensor
-    for index, entries in saved["scalars"].items():
-        state.setdefault(int(index), {}).update(entries)
+            saved.setdefault(int(index), {})[key] = tensor
+    for index, entries in state.optimizer["scalars"].items():
+        saved.setdefault(int(index), {}).update(entries)
     try:
-        optimizer.load_state_dict({"state": state, "param_groups": saved["param_groups"]})
+        optimizer.load_state_dict({"state": saved, "param_groups": state.optimizer["param_groups"]})
     except (ValueError, KeyError) as error:
-        raise CfsnnError("--resume", f"{path}: the optimiser state does not fit the model ({error})") from None
-    torch.set_rng_state(tensors["rng.torch"])
-    cuda_states = [tensors[f"rng.cuda.{i}"] for i in range(torch.cuda.device_count()) if f"rng.cuda.{i}" in tensors]
+        raise CfsnnError("--resume", f"{state.path}: the optimiser state does not fit the model ({error})") from None
+    torch.set_rng_state(state.tensors["rng.torch"])
+    cuda_states = [state.tensors[f"rng.cuda.{i}"] for i in range(torch.cuda.device_count()) if f"rng.cuda.{i}" in state.tensors]
     if cuda_states:
         torch.cuda.set_rng_state_all(cuda_states)
-    return position
+    return state.position

@@ -19,9 +19,8 @@ from cfsnn_cli.engine.checkpoint import (
     MODEL_FILE,
     STATE_FILE,
     TrainingPosition,
-    load_model_checkpoint,
-    load_training_state,
-    load_weights,
+    read_training_state,
+    restore_training_state,
     save_model,
     save_training_state,
 )
@@ -37,19 +36,35 @@ RECIPE_FILE = "recipe.toml"
 
 
 class StopRequest:
-    """Asks the loop to stop after the step in progress (a signal handler sets it)."""
+    """Asks the loop to stop after the step in progress (a signal handler sets it). While
+    `saving` is true a second signal must not abort: it would cut a checkpoint in half."""
 
     def __init__(self) -> None:
         self.reason: str | None = None
+        self.saving = False
 
     def request(self, reason: str) -> None:
         self.reason = reason
+
+    @contextlib.contextmanager
+    def shielded(self):
+        self.saving = True
+        try:
+            yield
+        finally:
+            self.saving = False
 
 
 class TrainingInterrupted(Exception):
     def __init__(self, run_dir: Path, position: TrainingPosition, reason: str):
         self.run_dir, self.position, self.reason = run_dir, position, reason
         super().__init__(f"{reason}: stopped at epoch {position.epoch + 1}, step {position.next_step}; resumable checkpoint in {run_dir}")
+
+
+class InterruptedBeforeTraining(Exception):
+    def __init__(self, reason: str):
+        self.reason = reason
+        super().__init__(f"{reason}: stopped while preparing the data and model; nothing was written")
 
 
 class TrainingDiverged(Exception):
@@ -72,6 +87,8 @@ def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
 
 
 def _prepare_new_run(run_dir: Path, recipe: Recipe) -> None:
+    if run_dir.exists() and not run_dir.is_dir():
+        raise CfsnnError("--out", f"{run_dir} is a file, not a folder")
     if run_dir.exists() and any(run_dir.iterdir()):
         raise CfsnnError("--out", f"{run_dir} already holds files; pick another folder, or continue that run with --resume {run_dir}")
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -103,22 +120,21 @@ def train(
     precision = autocast(recipe, device)
     position = TrainingPosition(epoch=0, next_step=0, global_step=0)
     if resume:
-        checkpoint = load_model_checkpoint(run_dir / MODEL_FILE, "--resume")
-        load_weights(model, checkpoint)
-        position = load_training_state(run_dir / STATE_FILE, optimizer)
-        if checkpoint.global_step != position.global_step:
-            raise CfsnnError("--resume", f"{run_dir}: {MODEL_FILE} (step {checkpoint.global_step}) and {STATE_FILE} (step {position.global_step}) come from different moments")
+        position = restore_training_state(read_training_state(run_dir / STATE_FILE), model, optimizer)
         if position.epoch >= recipe.train.epochs:
             raise CfsnnError("--resume", f"{run_dir} already finished its {recipe.train.epochs} epochs")
-    else:
+    if stop.reason is not None:  # a signal during setup: stop before anything is written
+        raise InterruptedBeforeTraining(stop.reason)
+    if not resume:
         _prepare_new_run(run_dir, recipe)
     saved_any = resume
-    history = read_metrics(run_dir)
+    # a line written just before a crash, for an epoch the saved state does not include, goes
+    history = [m for m in read_metrics(run_dir) if m["epoch"] <= position.epoch]
 
-    def save(at: TrainingPosition, metrics: dict[str, Any]) -> None:
+    def save_state(at: TrainingPosition) -> None:
         nonlocal saved_any
-        save_model(run_dir / MODEL_FILE, model, recipe, at, metrics, train_data.input_shape, train_data.class_names)
-        save_training_state(run_dir / STATE_FILE, optimizer, at)
+        with stop.shielded():
+            save_training_state(run_dir / STATE_FILE, model, optimizer, recipe, at)
         saved_any = True
 
     reporter.run_started(
@@ -176,7 +192,7 @@ def train(
                     StepFinished(epoch + 1, step, steps_per_epoch, loss, correct / batch, lr, batch / (time.perf_counter() - step_started))
                 )
                 if stop.reason is not None and step < steps_per_epoch:
-                    save(position, {})
+                    save_state(position)  # model.safetensors keeps the last finished epoch
                     raise TrainingInterrupted(run_dir, position, stop.reason)
 
             evaluation = evaluate(model, test_loader, objective.task, device, precision, test_data.class_names, reporter)
@@ -201,12 +217,14 @@ def train(
                 best_accuracy=max(evaluation.top1, position.best_accuracy),
                 best_epoch=epoch + 1 if is_best else position.best_epoch,
             )
-            # -- save: best first, so a crash in between never leaves "best" behind "last"
-            if is_best:
-                save_model(run_dir / BEST_FILE, model, recipe, position, metrics, train_data.input_shape, train_data.class_names)
-            save(position, metrics)
+            # -- save, metrics first: a crash before the state is written only repeats this epoch
             history.append(metrics)
-            atomic_write_text(run_dir / METRICS_FILE, "".join(json.dumps(m) + "\n" for m in history))
+            with stop.shielded():
+                atomic_write_text(run_dir / METRICS_FILE, "".join(json.dumps(m) + "\n" for m in history))
+                if is_best:
+                    save_model(run_dir / BEST_FILE, model, recipe, position, metrics, train_data.input_shape, train_data.class_names)
+                save_model(run_dir / MODEL_FILE, model, recipe, position, metrics, train_data.input_shape, train_data.class_names)
+            save_state(position)
             reporter.epoch_finished(EpochFinished(metrics, is_best))
             if stop.reason is not None and epoch + 1 < recipe.train.epochs:
                 raise TrainingInterrupted(run_dir, position, stop.reason)

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from cfsnn_cli.errors import require
+from cfsnn_cli.positive import inverse_softplus
 from cfsnn_cli.neurons.firing import FiringRule
 from cfsnn_cli.neurons.kernel import NeuronSequence
 from cfsnn_cli.neurons.observe import LayerObservation, current_observations
@@ -47,7 +48,8 @@ class SpikingNeuron(nn.Module):
         else:
             self.decay = beta
         if learn_threshold:
-            self.threshold = nn.Parameter(torch.tensor(float(threshold)))
+            # Stored raw, read through softplus: θ stays positive whatever the optimiser does.
+            self.raw_threshold = nn.Parameter(torch.tensor(inverse_softplus(float(threshold))))
         else:
             self.threshold = float(threshold)
         self.surrogate = surrogate if surrogate is not None else SigmoidSurrogate()
@@ -68,8 +70,8 @@ class SpikingNeuron(nn.Module):
         return torch.tensor(self.decay)
 
     def threshold_value(self) -> torch.Tensor:
-        if isinstance(self.threshold, nn.Parameter):
-            return self.threshold
+        if hasattr(self, "raw_threshold"):
+            return nn.functional.softplus(self.raw_threshold)
         return torch.tensor(self.threshold)
 
     def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
@@ -96,7 +98,7 @@ class SpikingNeuron(nn.Module):
 
     def extra_repr(self) -> str:
         beta = "learnable" if hasattr(self, "raw_decay") else f"{self.decay:g}"
-        theta = "learnable" if isinstance(self.threshold, nn.Parameter) else f"{self.threshold:g}"
+        theta = "learnable" if hasattr(self, "raw_threshold") else f"{self.threshold:g}"
         r = self.rule
         reset = f"hard to {r.v_reset:g}" if r.hard_reset else "soft"
         return f"beta={beta}, threshold={theta}, levels={r.levels}, bipolar={r.bipolar}, reset={reset}, detach_reset={r.detach_reset}"

@@ -11,21 +11,16 @@ only when bipolar), is replaced in backward by the same sums of σ_α, so dN/dH,
 follow from the two lines above (see docs/method.md, section 2).
 """
 
-import math
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 from torch import nn
 
 from cfsnn_cli.errors import CfsnnError, require
+from cfsnn_cli.positive import inverse_softplus
 
 Learnable = Literal["none", "layer", "timestep"]
-LEARNABLE_MODES = ("none", "layer", "timestep")
-
-
-def _inverse_softplus(y: float) -> float:
-    # log(exp(y) - 1), written to stay finite for large y
-    return y + math.log(-math.expm1(-y))
+LEARNABLE_MODES = get_args(Learnable)
 
 
 class Surrogate(nn.Module):
@@ -54,7 +49,7 @@ class Surrogate(nn.Module):
         if learnable != "none":
             # Stored raw, read as alpha_min + softplus(raw): α stays above alpha_min whatever the optimiser does.
             size = timesteps if learnable == "timestep" else 1
-            self.raw_alpha = nn.Parameter(torch.full((size,), _inverse_softplus(alpha - alpha_min)))
+            self.raw_alpha = nn.Parameter(torch.full((size,), inverse_softplus(alpha - alpha_min)))
 
     # -- the primitive, per kind -------------------------------------------------------------
     @staticmethod

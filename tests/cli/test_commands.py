@@ -154,3 +154,19 @@ def test_missing_or_partial_event_data_is_one_line_exit_2_with_nothing_left(tmp_
     assert line.startswith("cfsnn: error: data.root: ") and str(tmp_path / "data" / "NMNIST") in line
     assert ("is missing" if damage == "missing" else "no *.bin files for 3") in line
     assert not out.exists() and not cache.exists()
+
+
+def test_out_naming_a_file_and_eval_outputs_naming_folders(trained, tmp_path):
+    out, _ = trained
+    a_file = tmp_path / "taken"
+    a_file.write_text("mine")
+    result = run("train", "quickstart", "--out", a_file)
+    assert result.exit_code == 2 and "--out: " in result.stderr and a_file.read_text() == "mine"
+    for option in ("--json", "--plot"):
+        result = run("eval", "--ckpt", out, option, tmp_path)
+        assert result.exit_code == 2 and f"{option}: {tmp_path} is a folder" in result.stderr
+
+
+def test_resume_of_a_folder_without_state(tmp_path):
+    result = run("train", "--resume", tmp_path)
+    assert result.exit_code == 2 and result.stderr.startswith("cfsnn: error: --resume: ")

@@ -86,3 +86,18 @@ def test_every_learnable_gets_a_nonzero_gradient():
                       surrogate=build_surrogate("sigmoid", learnable="timestep", timesteps=T))
     _, grads = _run_both(neuron, seed=3)["kernel"]
     assert all(g.abs().sum() > 0 for g in grads)
+
+
+@pytest.mark.parametrize(
+    "levels,bipolar,detach_reset,kind",
+    list(itertools.product([1, 3], [True, False], [True, False], SURROGATES.kinds())),
+)
+def test_cf_with_fixed_decay_and_threshold_matches_reference(levels, bipolar, detach_reset, kind):
+    """The default path: β and θ are constants, so the kernel never recomputes spikes in backward."""
+    neuron = CFNeuron(tau=2.0, threshold=0.6, levels=levels, bipolar=bipolar, detach_reset=detach_reset,
+                      surrogate=build_surrogate(kind, learnable="timestep", timesteps=T))
+    out = _run_both(neuron, seed=11)
+    assert torch.equal(out["kernel"][0], out["reference"][0])
+    assert len(out["kernel"][1]) == 2  # x and the per-step α
+    for got, want in zip(out["kernel"][1], out["reference"][1], strict=True):
+        assert torch.allclose(got, want, atol=1e-6, rtol=0), (got - want).abs().max()
