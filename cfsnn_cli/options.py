@@ -8,14 +8,22 @@ the engine supplies itself (the neuron factory, the number of classes, …) are 
 
 import inspect
 from functools import cache
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from cfsnn_cli.errors import CfsnnError
 
 # Filled in by the engine when it builds, never by a recipe.
 ENGINE_SUPPLIED = frozenset({"self", "neuron", "surrogate", "num_classes", "input_shape", "timesteps", "split", "kind"})
+
+
+# Bounds written into builder signatures, so that a recipe is checked before anything is built.
+PositiveInt = Annotated[int, Field(ge=1)]
+NonNegativeInt = Annotated[int, Field(ge=0)]
+NonNegative = Annotated[float, Field(ge=0)]
+Probability = Annotated[float, Field(ge=0, lt=1)]
+Widths = Annotated[list[PositiveInt], Field(min_length=1)]
 
 
 @cache

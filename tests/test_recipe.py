@@ -125,3 +125,27 @@ def test_extends_in_a_circle_is_refused(tmp_path):
 def test_bad_override_syntax():
     with pytest.raises(CfsnnError, match=r"^--set: expected section.field=value"):
         load_recipe("quickstart", ["optim.lr"])
+
+
+@pytest.mark.parametrize(
+    "overrides,field",
+    [
+        (["model.dropout=1.5"], "model.dropout"),
+        (["model.hidden=[0]"], "model.hidden.0"),
+        (["model.hidden=[]"], "model.hidden"),
+        (["loss.label_smoothing=2.0"], "loss.label_smoothing"),
+        (["loss.kind=tet", "loss.tet_lambda=-1.0"], "loss.tet_lambda"),
+        (["optim.lr=inf"], "optim.lr"),
+        (["neuron.threshold=inf"], "neuron.threshold"),
+        (["data.kind=digits-events", "data.drop=2.0"], "data.drop"),
+        (["data.kind=digits-events", "data.contrast=5.0"], "data.contrast"),
+        (["data.kind=nmnist", "data.frame_size=64"], None),  # caught when building (needs the sensor)
+    ],
+)
+def test_recipes_check_catches_builder_bounds_before_building(overrides, field):
+    if field is None:
+        load_recipe("quickstart", overrides)
+        return
+    with pytest.raises(CfsnnError) as caught:
+        load_recipe("quickstart", overrides)
+    assert caught.value.field == field

@@ -10,9 +10,10 @@ Downsample/ToFrame path, cache and augmentations as the recorded datasets. Each 
 jitter is seeded by its split and index, so the events are the same on every run.
 """
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
+from pydantic import Field
 from scipy import ndimage
 
 from cfsnn_cli.data.base import DatasetSplit
@@ -20,7 +21,7 @@ from cfsnn_cli.data.digits import digits_arrays
 from cfsnn_cli.data.event_augment import frame_augmentation
 from cfsnn_cli.data.frames import event_framer, framed_split
 from cfsnn_cli.data.registry import DATASETS
-from cfsnn_cli.errors import require
+from cfsnn_cli.options import NonNegativeInt, Probability
 
 SENSOR = 34
 DIGIT_SIZE = 24  # pixels the 8×8 digit covers on the sensor
@@ -77,18 +78,16 @@ def emulate_events(digit: np.ndarray, seed: int, contrast: float) -> np.ndarray:
 def digits_events(
     split: Literal["train", "test"],
     timesteps: int,
-    frame_size: int = SENSOR,
-    contrast: float = 0.15,
+    frame_size: Annotated[int, Field(ge=4, le=SENSOR)] = SENSOR,
+    contrast: Annotated[float, Field(gt=0, lt=1)] = 0.15,
     flip: bool = False,
-    roll: int = 0,
-    drop: float = 0.0,
+    roll: NonNegativeInt = 0,
+    drop: Probability = 0.0,
     nda: bool = False,
     cache: bool = True,
     cache_dir: str = "",
 ) -> DatasetSplit:
     """The digits' fixed stratified split, as ON/OFF event streams framed to [T, 2, F, F]."""
-    require(4 <= frame_size <= SENSOR, "frame_size", f"must be in 4..{SENSOR} (got {frame_size})")
-    require(0 < contrast < 1, "contrast", f"must be in (0, 1) (got {contrast})")
     images, labels = digits_arrays(split)
     seed_base = 0 if split == "train" else 1_000_000
     events = [(lambda i=i: emulate_events(images[i], seed_base + i, contrast)) for i in range(len(labels))]

@@ -16,8 +16,6 @@ import torch
 from torchvision.transforms.v2 import InterpolationMode
 from torchvision.transforms.v2 import functional as F
 
-from cfsnn_cli.errors import require
-
 
 def _chance(probability: float) -> bool:
     return bool(torch.rand(()) < probability)
@@ -50,9 +48,7 @@ def nda(frames: torch.Tensor) -> torch.Tensor:
 
 
 def frame_augmentation(flip_lr: bool, roll_pixels: int, drop_probability: float, use_nda: bool):
-    """The training-split augmentation, or None when every option is off."""
-    require(roll_pixels >= 0, "roll", f"must be >= 0 (got {roll_pixels})")
-    require(0 <= drop_probability < 1, "drop", f"must be in [0, 1) (got {drop_probability})")
+    """The training-split augmentation, or None when every option is off (bounds: the recipe's)."""
     steps = []
     if use_nda:
         steps.append(nda)

@@ -8,11 +8,14 @@ by path, (4) gives integer labels and, where the dataset has no official split, 
 """
 
 import importlib.util
+import inspect
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
+
+from pydantic import Field
 
 from cfsnn_cli.data.base import DatasetSplit
 from cfsnn_cli.data.event_augment import frame_augmentation
@@ -20,6 +23,7 @@ from cfsnn_cli.data.frames import event_framer, file_identity, framed_split
 from cfsnn_cli.data.registry import DATASETS
 from cfsnn_cli.data.tonic_access import open_tonic, sort_by_path, split_per_class
 from cfsnn_cli.errors import CfsnnError, require
+from cfsnn_cli.options import NonNegative, NonNegativeInt, Probability
 
 
 @dataclass(frozen=True)
@@ -120,9 +124,9 @@ def check_layout(spec: EventDataset, root: str, split: str) -> None:
     spec.check_files(folder, split, spec)
 
 
-def _camera_split(spec: EventDataset, split, timesteps, root, download, frame_size, window_ms, flip, roll, drop, nda, cache, cache_dir, split_seed=0) -> DatasetSplit:
-    require(frame_size >= 4, "frame_size", f"must be >= 4 (got {frame_size})")
-    require(window_ms >= 0, "window_ms", f"must be >= 0 (got {window_ms})")
+def _camera_split(spec: EventDataset, split, timesteps, root, download, frame_size, window_ms, flip, roll, drop, nda, cache, cache_dir, split_seed) -> DatasetSplit:
+    largest = max(spec.sensor_size[:2])
+    require(frame_size <= largest, "frame_size", f"must be <= the {spec.kind} sensor's {largest} pixels (got {frame_size}): frames are only ever shrunk")
     augment = frame_augmentation(flip, roll, drop, nda)
     if not download:
         check_layout(spec, root, split)
@@ -152,43 +156,27 @@ def _camera_split(spec: EventDataset, split, timesteps, root, download, frame_si
 
 
 def _register_camera(spec: EventDataset):
+    def build(
+        split: Literal["train", "test"],
+        timesteps: int,
+        root: str = "",
+        download: bool = False,
+        frame_size: Annotated[int, Field(ge=4)] = spec.frame_size,
+        window_ms: NonNegative = 0.0,
+        flip: bool = False,
+        roll: NonNegativeInt = 0,
+        drop: Probability = 0.0,
+        nda: bool = False,
+        cache: bool = True,
+        cache_dir: str = "",
+        split_seed: NonNegativeInt = 0,
+    ) -> DatasetSplit:
+        return _camera_split(spec, split, timesteps, root, download, frame_size, window_ms, flip, roll, drop, nda, cache, cache_dir, split_seed)
+
     if spec.official_split:
-
-        def build(
-            split: Literal["train", "test"],
-            timesteps: int,
-            root: str = "",
-            download: bool = False,
-            frame_size: int = spec.frame_size,
-            window_ms: float = 0.0,
-            flip: bool = False,
-            roll: int = 0,
-            drop: float = 0.0,
-            nda: bool = False,
-            cache: bool = True,
-            cache_dir: str = "",
-        ) -> DatasetSplit:
-            return _camera_split(spec, split, timesteps, root, download, frame_size, window_ms, flip, roll, drop, nda, cache, cache_dir)
-
-    else:
-
-        def build(
-            split: Literal["train", "test"],
-            timesteps: int,
-            root: str = "",
-            download: bool = False,
-            frame_size: int = spec.frame_size,
-            window_ms: float = 0.0,
-            flip: bool = False,
-            roll: int = 0,
-            drop: float = 0.0,
-            nda: bool = False,
-            cache: bool = True,
-            cache_dir: str = "",
-            split_seed: int = 0,
-        ) -> DatasetSplit:
-            return _camera_split(spec, split, timesteps, root, download, frame_size, window_ms, flip, roll, drop, nda, cache, cache_dir, split_seed)
-
+        # The recipe options are the signature: a dataset with an official split takes no split_seed.
+        signature = inspect.signature(build)
+        build.__signature__ = signature.replace(parameters=[p for name, p in signature.parameters.items() if name != "split_seed"])
     build.__name__ = build.__qualname__ = spec.kind.replace("-", "_")
     return DATASETS.register(spec.kind)(build)
 

@@ -6,14 +6,16 @@ before reading it.
 """
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
+from pydantic import Field
 from torchvision import datasets, transforms
 
 from cfsnn_cli.data.augment import image_transform
 from cfsnn_cli.data.base import DatasetSplit
 from cfsnn_cli.data.registry import DATASETS
 from cfsnn_cli.errors import CfsnnError, require
+from cfsnn_cli.options import NonNegativeInt
 
 CIFAR_STATS = {
     "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
@@ -31,8 +33,6 @@ def _root(root: str, kind: str, expected: str) -> Path:
 
 def _cifar(kind: str, cls, folder: str, split, root, download, crop_padding, flip, autoaugment, cutout) -> DatasetSplit:
     path = _root(root, kind, f"{folder}/") if not download else Path(root or ".").expanduser()
-    require(crop_padding >= 0, "crop_padding", f"must be >= 0 (got {crop_padding})")
-    require(cutout >= 0, "cutout", f"must be >= 0 (got {cutout})")
     mean, std = CIFAR_STATS[kind]
     transform = image_transform(
         train=split == "train",
@@ -59,10 +59,10 @@ def _register_cifar(kind: str, cls, folder: str):
         split: Literal["train", "test"],
         root: str = "",
         download: bool = False,
-        crop_padding: int = 4,
+        crop_padding: NonNegativeInt = 4,
         flip: bool = True,
         autoaugment: bool = False,
-        cutout: int = 0,
+        cutout: NonNegativeInt = 0,
     ) -> DatasetSplit:
         return _cifar(kind, cls, folder, split, root, download, crop_padding, flip, autoaugment, cutout)
 
@@ -78,14 +78,13 @@ cifar100 = _register_cifar("cifar100", datasets.CIFAR100, "cifar-100-python")
 def imagefolder(
     split: Literal["train", "test"],
     root: str = "",
-    image_size: int = 224,
+    image_size: Annotated[int, Field(ge=8)] = 224,
     flip: bool = True,
     autoaugment: bool = False,
-    cutout: int = 0,
+    cutout: NonNegativeInt = 0,
 ) -> DatasetSplit:
     """ImageNet layout: root/train/<class>/<image> and root/val/<class>/<image> (the test split)."""
     base = _root(root, "imagefolder", "train/<class>/ and val/<class>/")
-    require(image_size >= 8, "image_size", f"must be >= 8 (got {image_size})")
     folder = base / ("train" if split == "train" else "val")
     require(folder.is_dir(), "root", f"{folder} is missing (ImageNet layout: {base}/train/<class>/…, {base}/val/<class>/…)")
     transform = image_transform(

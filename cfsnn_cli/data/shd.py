@@ -1,7 +1,9 @@
 """`shd`: the Spiking Heidelberg Digits, through tonic, framed like the camera datasets."""
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
+
+from pydantic import Field
 
 from cfsnn_cli.data.base import DatasetSplit
 from cfsnn_cli.data.event_augment import frame_augmentation
@@ -9,6 +11,7 @@ from cfsnn_cli.data.frames import event_framer, file_identity, framed_split
 from cfsnn_cli.data.registry import DATASETS
 from cfsnn_cli.data.tonic_access import open_tonic
 from cfsnn_cli.errors import CfsnnError, require
+from cfsnn_cli.options import NonNegative, Probability
 
 
 @DATASETS.register("shd")
@@ -17,16 +20,14 @@ def shd(
     timesteps: int,
     root: str = "",
     download: bool = False,
-    channels: int = 700,
-    window_ms: float = 0.0,
-    drop: float = 0.0,
+    channels: Annotated[int, Field(ge=1, le=700)] = 700,
+    window_ms: NonNegative = 0.0,
+    drop: Probability = 0.0,
     cache: bool = True,
     cache_dir: str = "",
 ) -> DatasetSplit:
     """Spiking Heidelberg Digits: 700 cochlea channels, 20 spoken digits (English and German).
     `channels` < 700 sums neighbouring channels (tonic's Downsample)."""
-    require(1 <= channels <= 700, "channels", f"must be in 1..700 (got {channels})")
-    require(window_ms >= 0, "window_ms", f"must be >= 0 (got {window_ms})")
     file = Path(root).expanduser() / "SHD" / f"shd_{split}.h5"
     if not download:
         require(bool(root), "root", "shd needs data.root, the folder that holds SHD/ (or --data-root)")

@@ -5,6 +5,7 @@ from torch import nn
 from cfsnn_cli.errors import require
 from cfsnn_cli.models.blocks import NeuronFactory, SpikingClassifier, TimeFolded, conv_bn, residual_stages
 from cfsnn_cli.models.registry import MODELS
+from cfsnn_cli.options import PositiveInt
 
 
 def _image_channels(input_shape) -> int:
@@ -23,10 +24,9 @@ def resnet19(input_shape: tuple[int, ...], num_classes: int, neuron: NeuronFacto
 
 
 @MODELS.register("resnet20")
-def resnet20(input_shape: tuple[int, ...], num_classes: int, neuron: NeuronFactory, width: int = 16) -> nn.Module:
+def resnet20(input_shape: tuple[int, ...], num_classes: int, neuron: NeuronFactory, width: PositiveInt = 16) -> nn.Module:
     """The CIFAR ResNet-20 of He et al.: a `width`-channel stem, three stages of three blocks
     (width, 2·width, 4·width), global pooling, one linear readout."""
-    require(width >= 1, "width", f"must be >= 1 (got {width})")
     stem = nn.Sequential(conv_bn(_image_channels(input_shape), width), neuron())
     stages = residual_stages(width, [width, 2 * width, 4 * width], [3, 3, 3], [1, 2, 2], neuron, "standard")
     return SpikingClassifier(nn.Sequential(stem, stages), TimeFolded(nn.Linear(4 * width, num_classes)))

@@ -7,6 +7,7 @@ from torch import nn
 from cfsnn_cli.errors import require
 from cfsnn_cli.models.blocks import NeuronFactory, TimeFolded, conv_bn, flatten_to_linear
 from cfsnn_cli.models.registry import MODELS
+from cfsnn_cli.options import PositiveInt, Probability, Widths
 
 
 @MODELS.register("mlp")
@@ -14,13 +15,11 @@ def mlp(
     input_shape: tuple[int, ...],
     num_classes: int,
     neuron: NeuronFactory,
-    hidden: list[int] = [256],  # noqa: B006 (read, never mutated)
+    hidden: Widths = [256],  # noqa: B006 (read, never mutated)
     batch_norm: bool = True,
-    dropout: float = 0.0,
+    dropout: Probability = 0.0,
 ) -> nn.Module:
     """Flatten → (Linear → BN → SN → dropout) per hidden width → Linear readout (per-step logits)."""
-    require(len(hidden) >= 1 and min(hidden) >= 1, "hidden", f"needs at least one width >= 1 (got {hidden})")
-    require(0 <= dropout < 1, "dropout", f"must be in [0, 1) (got {dropout})")
     layers: list[nn.Module] = []
     width = math.prod(input_shape)
     for index, out in enumerate(hidden):
@@ -40,14 +39,12 @@ def convnet(
     input_shape: tuple[int, ...],
     num_classes: int,
     neuron: NeuronFactory,
-    channels: list[int] = [32, 64],  # noqa: B006
-    hidden: int = 128,
-    dropout: float = 0.0,
+    channels: Widths = [32, 64],  # noqa: B006
+    hidden: PositiveInt = 128,
+    dropout: Probability = 0.0,
 ) -> nn.Module:
     """(conv3×3 → BN → SN → avgpool 2) per width → Linear → SN → Linear readout."""
     require(len(input_shape) == 3, "kind", f"convnet needs image input [C, H, W] (got {input_shape})")
-    require(len(channels) >= 1 and min(channels) >= 1, "channels", f"needs at least one width >= 1 (got {channels})")
-    require(hidden >= 1, "hidden", f"must be >= 1 (got {hidden})")
     in_channels, height, width = input_shape
     require(min(height, width) >= 2 ** len(channels), "channels", f"{len(channels)} pooling stages need inputs of at least {2 ** len(channels)} pixels")
     layers: list[nn.Module] = []

@@ -5,6 +5,7 @@ from torch import nn
 from cfsnn_cli.errors import require
 from cfsnn_cli.models.blocks import NeuronFactory, SpikingClassifier, TimeFolded, conv_bn, flatten_to_linear
 from cfsnn_cli.models.registry import MODELS
+from cfsnn_cli.options import Probability
 
 POOL = "pool"
 
@@ -34,9 +35,8 @@ VGGSNN_PLAN = [64, 128, POOL, 256, 256, POOL, 512, 512, POOL, 512, 512, POOL]
 
 
 @MODELS.register("vgg11")
-def vgg11(input_shape: tuple[int, ...], num_classes: int, neuron: NeuronFactory, dropout: float = 0.0) -> nn.Module:
+def vgg11(input_shape: tuple[int, ...], num_classes: int, neuron: NeuronFactory, dropout: Probability = 0.0) -> nn.Module:
     """VGG-11 with BN and max pooling, global average pooling and a linear readout."""
-    require(0 <= dropout < 1, "dropout", f"must be in [0, 1) (got {dropout})")
     channels, _, _ = _event_frames(input_shape, 5)
     features, width, _ = _features(channels, VGG11_PLAN, neuron, nn.MaxPool2d)
     head = nn.Sequential(*([nn.Dropout(dropout)] if dropout else []), TimeFolded(nn.Linear(width, num_classes)))

@@ -10,10 +10,10 @@ import torch
 from torch import nn
 
 from cfsnn_cli.errors import require
-from cfsnn_cli.positive import inverse_softplus
 from cfsnn_cli.neurons.firing import FiringRule
 from cfsnn_cli.neurons.kernel import NeuronSequence
 from cfsnn_cli.neurons.observe import LayerObservation, current_observations
+from cfsnn_cli.positive import inverse_softplus
 from cfsnn_cli.surrogates import SigmoidSurrogate, Surrogate
 
 
@@ -38,7 +38,7 @@ class SpikingNeuron(nn.Module):
         super().__init__()
         require(tau >= 1, "tau", f"must be >= 1 (got {tau}); tau = inf gives an integrate-and-fire neuron")
         require(not (learn_tau and (tau == 1 or math.isinf(tau))), "tau", f"learn_tau needs 1 < tau < inf (got {tau})")
-        require(threshold > 0, "threshold", f"must be > 0 (got {threshold})")
+        require(0 < threshold < math.inf, "threshold", f"must be > 0 and finite (got {threshold})")
         require(isinstance(levels, int) and levels >= 1, "levels", f"must be an integer >= 1 (got {levels})")
         require(not (hard_reset and (levels > 1 or bipolar)), "reset", "a hard reset needs levels = 1 and bipolar = false")
         beta = 1.0 - 1.0 / tau

@@ -2,7 +2,6 @@ import pytest
 import torch
 
 from cfsnn_cli.data.event_augment import drop, frame_augmentation, nda, roll
-from cfsnn_cli.errors import CfsnnError
 
 
 def frames():
@@ -34,10 +33,3 @@ def test_nda_keeps_shape_and_draws_from_torchs_generator():
 
 def test_nothing_asked_means_no_augmentation():
     assert frame_augmentation(False, 0, 0.0, False) is None
-
-
-def test_bad_augmentation_options():
-    with pytest.raises(CfsnnError, match="^drop: "):
-        frame_augmentation(False, 0, 1.0, False)
-    with pytest.raises(CfsnnError, match="^roll: "):
-        frame_augmentation(False, -1, 0.0, False)

@@ -45,11 +45,11 @@ def test_model_maps_sequences_to_per_step_logits_and_trains(kind):
     assert first_weight.grad is not None and first_weight.grad.abs().sum() > 0
 
 
-@pytest.mark.parametrize("kind,shape,field", [("convnet", (64,), "kind"), ("vggsnn", (2, 8, 8), "kind"), ("mlp", (1, 8, 8), "hidden")])
+@pytest.mark.parametrize("kind,shape,field", [("convnet", (64,), "kind"), ("vggsnn", (2, 8, 8), "kind"), ("convnet", (1, 8, 8), "channels")])
 def test_models_refuse_inputs_they_cannot_take(kind, shape, field):
     from cfsnn_cli.errors import CfsnnError
 
-    options = {"hidden": []} if field == "hidden" else {}
+    options = {"channels": [4, 4, 4, 4]} if field == "channels" else {}  # four poolings of 8 pixels
     with pytest.raises(CfsnnError) as caught:
         MODELS.get(kind)(input_shape=shape, num_classes=3, neuron=fresh_neuron, **options)
     assert caught.value.field == field
