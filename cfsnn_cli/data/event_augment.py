@@ -1,5 +1,6 @@
-"""Augmentations of event frames [T, C, H, W], drawn from torch's generator (so a resumed run
-draws the same) and applied after the frame cache.
+"""Augmentations of event frames [T, C, H, W], applied after the frame cache. They draw from
+torch's generator, which the training loader seeds per sample (engine/batches.py), so a resumed
+run draws the same.
 
 - flip: mirror left-right with probability 1/2;
 - roll: shift by up to ±roll pixels in x and y, wrapping around (the shift most DVS papers use);

@@ -9,7 +9,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from cfsnn_cli.data import DATASETS, DatasetSplit, TimeFirstCollate
-from cfsnn_cli.engine.batches import EpochBatches
+from cfsnn_cli.engine.batches import WORKERS, EpochBatches, SeededSamples, derived_seed
 from cfsnn_cli.errors import CfsnnError
 from cfsnn_cli.losses import Objective
 from cfsnn_cli.models import MODELS
@@ -37,13 +37,13 @@ def build_split(recipe: Recipe, split: Literal["train", "test"], data_root: str 
 def build_loader(recipe: Recipe, data: DatasetSplit, train: bool, epoch: int = 0, start: int = 0, timesteps: int | None = None) -> DataLoader:
     """Training batches are shuffled by (seed, epoch); evaluation batches keep the dataset order."""
     batch_size = recipe.data.batch_size if train else recipe.data.eval_batch_size
-    batches = EpochBatches(len(data.dataset), batch_size, shuffle=train, seed=recipe.seed, epoch=epoch, start=start)
+    batches = EpochBatches(len(data.dataset), batch_size, shuffle=train, seed=recipe.seed, epoch=epoch, start=start, seeded=train)
     return DataLoader(
-        data.dataset,
+        SeededSamples(data.dataset) if train else data.dataset,
         batch_sampler=batches,
         collate_fn=TimeFirstCollate(timesteps or recipe.data.timesteps, data.time_major),
         num_workers=recipe.data.workers,
-        generator=torch.Generator().manual_seed(recipe.seed * 100_003 + epoch),  # worker seeds
+        generator=torch.Generator().manual_seed(derived_seed(recipe.seed, epoch, WORKERS)),
     )
 
 
