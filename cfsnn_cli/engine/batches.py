@@ -10,8 +10,17 @@ SHUFFLE, SAMPLES, WORKERS = 0, 1, 2
 
 
 def derived_seed(*parts: int) -> int:
-    """A well-mixed 63-bit seed from small integers (run seed, epoch, stream, position)."""
-    return int(np.random.SeedSequence(list(parts)).generate_state(2, dtype=np.uint32).astype(np.uint64) @ np.array([1 << 31, 1], dtype=np.uint64))
+    """A well-mixed 63-bit seed from small integers (run seed, epoch, stream)."""
+    high, low = np.random.SeedSequence(list(parts)).generate_state(2, dtype=np.uint32)
+    return (int(high) << 31) ^ int(low)
+
+
+def nth_seed(base: int, n: int) -> int:
+    """The n-th seed of a stream: splitmix64 of base + n, cheap enough to call per sample."""
+    z = (base + 0x9E3779B97F4A7C15 * (n + 1)) & 0xFFFFFFFFFFFFFFFF
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF
+    return (z ^ (z >> 31)) >> 1
 
 
 class EpochBatches(Sampler[list]):
@@ -39,10 +48,11 @@ class EpochBatches(Sampler[list]):
             order = torch.randperm(self.size, generator=generator).tolist()
         else:
             order = list(range(self.size))
+        samples_base = derived_seed(self.seed, self.epoch, SAMPLES)
         for first in range(self.start * self.batch_size, self.size, self.batch_size):
             positions = range(first, min(first + self.batch_size, self.size))
             if self.seeded:
-                yield [(order[p], derived_seed(self.seed, self.epoch, SAMPLES, p)) for p in positions]
+                yield [(order[p], nth_seed(samples_base, p)) for p in positions]
             else:
                 yield [order[p] for p in positions]
 
@@ -59,6 +69,12 @@ class SeededSamples(Dataset):
 
     def __getitem__(self, entry):
         index, seed = entry
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+        # The CPU generator alone: augmentations run on the CPU, and torch.manual_seed would also
+        # visit every accelerator backend, costing 50 times as much per sample.
+        generator = torch.default_generator
+        saved = generator.get_state()
+        generator.manual_seed(seed)
+        try:
             return self.dataset[index]
+        finally:
+            generator.set_state(saved)
