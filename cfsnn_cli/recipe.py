@@ -8,14 +8,19 @@ against its builder's signature. `extends = "base.toml"` inherits from another r
 
 import json
 import re
+import sys
 from pathlib import Path
 from typing import Any, Literal
 
-import tomllib
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cfsnn_cli.errors import CfsnnError
 from cfsnn_cli.options import check_options, first_problem, options_model
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # the same parser, from PyPI
+    import tomli as tomllib
 
 SHIPPED = Path(__file__).parent / "recipes"
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"

@@ -44,7 +44,7 @@ class CfsnnGroup(TyperGroup):
 app = typer.Typer(
     name="cfsnn",
     cls=CfsnnGroup,
-    help="Train, evaluate, profile and export spiking neural networks with circulate-firing neurons.",
+    help="Train and evaluate spiking neural networks with circulate-firing neurons.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

@@ -9,7 +9,6 @@ from rich.table import Table
 from cfsnn_cli.engine.report import EpochFinished, Reporter, RunStarted, StepFinished
 
 console = Console()
-errors = Console(stderr=True)
 
 
 def _percent(value: float | None) -> str:

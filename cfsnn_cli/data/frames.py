@@ -20,6 +20,7 @@ from torch.utils.data import Dataset
 
 from cfsnn_cli.atomic import atomic_write_bytes, atomic_write_text
 from cfsnn_cli.data.base import DatasetSplit
+from cfsnn_cli.errors import CfsnnError
 
 CACHE_FORMAT = 1
 
@@ -134,7 +135,10 @@ def event_framer(sensor_size: tuple[int, int, int], frame_size: tuple[int, int],
             return np.zeros(empty_shape, dtype=np.int16)
         if resize is not None:
             events = resize(events)
-        return fixed_length(to_frame(events).astype(np.int16), timesteps)
+        frames = to_frame(events)
+        if (frames < 0).any():  # tonic counts in int16: more than 32767 events in one pixel and bin wrap
+            raise CfsnnError("timesteps", "a frame bin overflowed tonic's 16-bit event counts; use more time steps or a shorter window_ms")
+        return fixed_length(frames.astype(np.int16), timesteps)
 
     return frames
 
@@ -165,4 +169,4 @@ def framed_split(
         cache=frame_cache,
         augment=augment if split == "train" else None,
     )
-    return DatasetSplit(dataset=framed, num_classes=len(class_names), input_shape=input_shape, class_names=class_names, time_major=True)
+    return DatasetSplit(dataset=framed, num_classes=len(class_names), input_shape=input_shape, class_names=class_names, samples_are_sequences=True)

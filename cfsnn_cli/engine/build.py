@@ -41,7 +41,7 @@ def build_loader(recipe: Recipe, data: DatasetSplit, train: bool, epoch: int = 0
     return DataLoader(
         SeededSamples(data.dataset) if train else data.dataset,
         batch_sampler=batches,
-        collate_fn=TimeFirstCollate(timesteps or recipe.data.timesteps, data.time_major),
+        collate_fn=TimeFirstCollate(timesteps or recipe.data.timesteps, data.samples_are_sequences),
         num_workers=recipe.data.workers,
         generator=torch.Generator().manual_seed(derived_seed(recipe.seed, epoch, WORKERS)),
     )

@@ -1,7 +1,7 @@
 """How the engine tells whoever runs it what is happening. The CLI renders these with rich;
 tests collect them; the engine itself prints nothing."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,17 +48,3 @@ class Reporter:
     def epoch_finished(self, event: EpochFinished) -> None: ...
 
     def evaluation_progress(self, done: int, total: int) -> None: ...
-
-
-@dataclass
-class CollectingReporter(Reporter):
-    events: list = field(default_factory=list)
-
-    def run_started(self, event):
-        self.events.append(event)
-
-    def step_finished(self, event):
-        self.events.append(event)
-
-    def epoch_finished(self, event):
-        self.events.append(event)

@@ -10,7 +10,7 @@ way, and does not change when H is scaled. With granularity "channel" each chann
 on its own and a layer's term is the mean over its channels.
 """
 
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 
@@ -18,6 +18,11 @@ from cfsnn_cli.errors import require
 from cfsnn_cli.neurons.observe import LayerObservation
 
 Granularity = Literal["layer", "channel"]
+
+
+def check_granularity(granularity: str) -> None:
+    choices = get_args(Granularity)
+    require(granularity in choices, "granularity", f"must be one of {', '.join(map(repr, choices))} (got {granularity!r})")
 
 
 def layer_imbalance(seen: LayerObservation, granularity: Granularity, eps: float) -> torch.Tensor:
@@ -32,7 +37,7 @@ def layer_imbalance(seen: LayerObservation, granularity: Granularity, eps: float
 
 
 def balance_loss(layers: list[LayerObservation], granularity: Granularity = "layer", eps: float = 1e-8) -> torch.Tensor:
-    require(granularity in ("layer", "channel"), "granularity", f"must be 'layer' or 'channel' (got {granularity!r})")
+    check_granularity(granularity)
     require(len(layers) > 0, "balance", "no neuron layer ran inside observe(), so there is nothing to balance")
     terms = [layer_imbalance(seen, granularity, eps).pow(2).mean() for seen in layers]
     return torch.stack(terms).mean()

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from cfsnn_cli.errors import require
-from cfsnn_cli.losses.balance import Granularity, balance_loss
+from cfsnn_cli.losses.balance import Granularity, balance_loss, check_granularity
 from cfsnn_cli.losses.registry import TASK_LOSSES
 from cfsnn_cli.neurons.observe import Observations
 
@@ -29,7 +29,7 @@ class Objective(nn.Module):
     ):
         super().__init__()
         require(balance >= 0, "balance", f"must be >= 0 (got {balance}); 0 turns the balanced term off")
-        require(granularity in ("layer", "channel"), "granularity", f"must be 'layer' or 'channel' (got {granularity!r})")
+        check_granularity(granularity)
         self.task = TASK_LOSSES.get(kind)(**task_options)
         self.balance = float(balance)
         self.granularity = granularity

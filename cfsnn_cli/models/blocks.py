@@ -22,6 +22,24 @@ class TimeFolded(nn.Module):
         return y.unflatten(0, (steps, batch))
 
 
+class SequenceDropout(nn.Module):
+    """Dropout with one mask per sample shared by all T steps (SpikingJelly's MultiStepDropout):
+    a unit dropped at one step is dropped at every step, rather than flickering like input noise."""
+
+    def __init__(self, p: float):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0:
+            return x_seq
+        keep = torch.empty_like(x_seq[0]).bernoulli_(1 - self.p) / (1 - self.p)
+        return x_seq * keep
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
 def conv_bn(in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1) -> TimeFolded:
     conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding=kernel_size // 2, bias=False)
     return TimeFolded(conv, nn.BatchNorm2d(out_channels))

@@ -5,7 +5,7 @@ import math
 from torch import nn
 
 from cfsnn_cli.errors import require
-from cfsnn_cli.models.blocks import NeuronFactory, TimeFolded, conv_bn, flatten_to_linear
+from cfsnn_cli.models.blocks import NeuronFactory, SequenceDropout, TimeFolded, conv_bn, flatten_to_linear
 from cfsnn_cli.models.registry import MODELS
 from cfsnn_cli.options import PositiveInt, Probability, Widths
 
@@ -28,7 +28,7 @@ def mlp(
         layers.append(TimeFolded(*first, *([nn.BatchNorm1d(out)] if batch_norm else [])))
         layers.append(neuron())
         if dropout:
-            layers.append(nn.Dropout(dropout))
+            layers.append(SequenceDropout(dropout))
         width = out
     layers.append(TimeFolded(nn.Linear(width, num_classes)))
     return nn.Sequential(*layers)
@@ -52,6 +52,6 @@ def convnet(
         layers += [conv_bn(in_channels, out), neuron(), TimeFolded(nn.AvgPool2d(2))]
         in_channels, height, width = out, height // 2, width // 2
     layers += [flatten_to_linear(in_channels * height * width, hidden), neuron()]
-    layers += [nn.Dropout(dropout)] if dropout else []
+    layers += [SequenceDropout(dropout)] if dropout else []
     layers.append(TimeFolded(nn.Linear(hidden, num_classes)))
     return nn.Sequential(*layers)

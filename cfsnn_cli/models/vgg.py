@@ -3,7 +3,7 @@
 from torch import nn
 
 from cfsnn_cli.errors import require
-from cfsnn_cli.models.blocks import NeuronFactory, SpikingClassifier, TimeFolded, conv_bn, flatten_to_linear
+from cfsnn_cli.models.blocks import NeuronFactory, SequenceDropout, SpikingClassifier, TimeFolded, conv_bn, flatten_to_linear
 from cfsnn_cli.models.registry import MODELS
 from cfsnn_cli.options import Probability
 
@@ -39,7 +39,7 @@ def vgg11(input_shape: tuple[int, ...], num_classes: int, neuron: NeuronFactory,
     """VGG-11 with BN and max pooling, global average pooling and a linear readout."""
     channels, _, _ = _event_frames(input_shape, 5)
     features, width, _ = _features(channels, VGG11_PLAN, neuron, nn.MaxPool2d)
-    head = nn.Sequential(*([nn.Dropout(dropout)] if dropout else []), TimeFolded(nn.Linear(width, num_classes)))
+    head = nn.Sequential(*([SequenceDropout(dropout)] if dropout else []), TimeFolded(nn.Linear(width, num_classes)))
     return SpikingClassifier(features, head)
 
 

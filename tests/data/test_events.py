@@ -42,9 +42,9 @@ def test_real_format_loads_into_time_first_batches(tmp_path, kind):
     writer(tmp_path)
     train, test = load(kind, tmp_path, "train"), load(kind, tmp_path, "test")
     assert (len(train.dataset), len(test.dataset)) == (train_size, test_size)
-    assert train.input_shape == shape and train.num_classes == classes and train.time_major
+    assert train.input_shape == shape and train.num_classes == classes and train.samples_are_sequences
     samples = [train.dataset[i] for i in range(4)]
-    x_seq, labels = TimeFirstCollate(T, time_major=True)(samples)
+    x_seq, labels = TimeFirstCollate(T, samples_are_sequences=True)(samples)
     assert x_seq.shape == (T, 4, *shape) and x_seq.dtype == torch.float32
     assert labels.dtype == torch.int64 and labels.tolist() == [label for _, label in samples]
     assert all(0 <= label < classes for _, label in samples)

@@ -26,7 +26,7 @@ def test_digits_split_is_fixed_stratified_and_disjoint():
 
 def test_collate_repeats_static_inputs_over_time_without_copying():
     split = DATASETS.get("digits")("test")
-    x_seq, labels = TimeFirstCollate(5, time_major=False)([split.dataset[i] for i in range(3)])
+    x_seq, labels = TimeFirstCollate(5, samples_are_sequences=False)([split.dataset[i] for i in range(3)])
     assert x_seq.shape == (5, 3, 1, 8, 8) and labels.tolist() == [int(split.dataset[i][1]) for i in range(3)]
     assert x_seq.stride(0) == 0  # a view: the image is stored once
     assert torch.equal(x_seq[0], x_seq[4])
@@ -34,7 +34,7 @@ def test_collate_repeats_static_inputs_over_time_without_copying():
 
 def test_collate_transposes_sequences():
     samples = [(torch.full((4, 2), float(i)), i) for i in range(3)]
-    x_seq, _ = TimeFirstCollate(4, time_major=True)(samples)
+    x_seq, _ = TimeFirstCollate(4, samples_are_sequences=True)(samples)
     assert x_seq.shape == (4, 3, 2) and x_seq[0, 2, 0] == 2
 
 

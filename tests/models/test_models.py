@@ -53,3 +53,12 @@ def test_models_refuse_inputs_they_cannot_take(kind, shape, field):
     with pytest.raises(CfsnnError) as caught:
         MODELS.get(kind)(input_shape=shape, num_classes=3, neuron=fresh_neuron, **options)
     assert caught.value.field == field
+
+
+def test_sequence_dropout_shares_one_mask_over_time():
+    from cfsnn_cli.models.blocks import SequenceDropout
+
+    dropout = SequenceDropout(0.5)
+    y = dropout(torch.ones(6, 4, 32))
+    assert torch.equal(y[0] == 0, y[5] == 0) and 0.3 < (y[0] == 0).float().mean() < 0.7
+    assert torch.equal(dropout.eval()(torch.ones(6, 4, 32)), torch.ones(6, 4, 32))
