@@ -26,8 +26,9 @@ def saved_for_backward_bytes(step: Callable[[], torch.Tensor]) -> int:
     return sum(storages.values())
 
 
-def median_seconds(run: Callable[[], None], repeats: int, device: torch.device) -> float:
-    run()  # warm-up: allocator, lazy init
+def median_seconds(run: Callable[[], None], repeats: int, device: torch.device, warmup: int = 3) -> float:
+    for _ in range(warmup):  # allocator, first-touch page faults, lazy init: not what is measured
+        run()
     times = []
     for _ in range(repeats):
         if device.type == "cuda":

@@ -21,16 +21,13 @@ class FiringRule:
     def count(self, h: torch.Tensor, threshold: torch.Tensor) -> torch.Tensor:
         """N = sign(H)·min(floor(|H|/θ), D) (bipolar) or min(floor(max(H,0)/θ), D).
 
-        Written as a sum of comparisons H ≥ kθ (and H ≤ −kθ), the exact forward of the sums of
-        Heaviside steps the surrogate differentiates, so kernel and reference agree to the bit.
+        sign(H)·floor(|H|/θ) is trunc(H/θ), so either is one division, one rounding and one clamp,
+        whatever D is.
         """
-        n = (h >= threshold).to(h.dtype)
-        for k in range(2, self.levels + 1):
-            n += (h >= k * threshold).to(h.dtype)
+        ratio = h / threshold
         if self.bipolar:
-            for k in range(1, self.levels + 1):
-                n -= (h <= -k * threshold).to(h.dtype)
-        return n
+            return ratio.trunc_().clamp_(-self.levels, self.levels)
+        return ratio.floor_().clamp_(0, self.levels)
 
     def reset(self, h: torch.Tensor, n: torch.Tensor, threshold: torch.Tensor) -> torch.Tensor:
         """V after firing: the rest above the crossings is kept (soft) or replaced by v_reset (hard)."""

@@ -1,6 +1,7 @@
 """A plain autograd implementation of the neuron equations, for tests and benchmarks only.
 
-It differs from the kernel on purpose: the count uses the spec's floor formula, and gradients come
+It differs from the kernel on purpose: the count is the sum of Heaviside crossings (the kernel
+uses the floor formula), and gradients come
 from autograd through the smooth primitive F (a straight-through estimator written as
 `hard + (smooth − smooth.detach())`, exact in forward), never from the kernel's closed forms.
 """
@@ -12,9 +13,13 @@ from cfsnn_cli.neurons.kernel import channel_sum
 
 
 def reference_count(h: torch.Tensor, threshold: torch.Tensor, levels: int, bipolar: bool) -> torch.Tensor:
-    if bipolar:
-        return torch.sign(h) * torch.clamp(torch.floor(h.abs() / threshold), max=levels)
-    return torch.clamp(torch.floor(h.clamp_min(0) / threshold), max=levels)
+    """N as the sum of its Heaviside crossings, Σ_k Θ(H − kθ) − Σ_k Θ(−H − kθ)."""
+    n = torch.zeros_like(h)
+    for k in range(1, levels + 1):
+        n = n + (h - k * threshold >= 0).to(h.dtype)
+        if bipolar:
+            n = n - (-h - k * threshold >= 0).to(h.dtype)
+    return n
 
 
 def reference_sequence(x_seq, beta, threshold, alpha, rule: FiringRule):

@@ -110,13 +110,17 @@ class Surrogate(nn.Module):
         grad_h = torch.zeros_like(h)
         grad_threshold = h.new_zeros(()) if need_threshold else None
         grad_alpha = h.new_zeros(()) if need_alpha else None
-        for k, u, sign in self._crossings(h, threshold, levels, bipolar):
-            weighted = self.derivative(u * alpha).mul_(grad_n)  # dL/dN · F'(α·u)
-            grad_h += weighted
-            if need_threshold:
-                grad_threshold -= (sign * k) * weighted.sum()
-            if need_alpha:
-                grad_alpha += sign * torch.dot(weighted.reshape(-1), u.reshape(-1))
+        scaled = h * alpha  # α·H once; each crossing is then z = ±α·H − k·α·θ, one subtraction
+        step = alpha * threshold
+        for k in range(1, levels + 1):
+            for sign in (1.0, -1.0) if bipolar else (1.0,):
+                z = torch.sub(scaled, k * step) if sign > 0 else torch.add(scaled, k * step).neg_()
+                weighted = self.derivative(z).mul_(grad_n)  # dL/dN · F'(z)
+                grad_h += weighted
+                if need_threshold:
+                    grad_threshold -= (sign * k) * weighted.sum()
+                if need_alpha:  # u = z/α
+                    grad_alpha += sign * torch.dot(weighted.reshape(-1), z.reshape(-1)) / alpha
         grad_h *= alpha
         if need_threshold:
             grad_threshold *= alpha
