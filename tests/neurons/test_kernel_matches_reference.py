@@ -36,6 +36,17 @@ def _run_both(neuron, seed):
     return outputs
 
 
+def assert_kernel_matches_reference(neuron, seed):
+    """Identical spikes; every gradient within 1e-6 in float64. Returns the kernel's results."""
+    out = _run_both(neuron, seed)
+    kernel_spikes, kernel_grads = out["kernel"]
+    reference_spikes, reference_grads = out["reference"]
+    assert torch.equal(kernel_spikes, reference_spikes)
+    for got, want in zip(kernel_grads, reference_grads, strict=True):
+        assert torch.allclose(got, want, atol=1e-6, rtol=0), (got - want).abs().max()
+    return kernel_spikes, kernel_grads
+
+
 LEARNABLE = ["none", "layer", "timestep"]
 CF_OPTIONS = list(itertools.product([1, 3], [True, False], [True, False], LEARNABLE))
 
@@ -53,13 +64,8 @@ def test_cf_kernel_matches_reference(levels, bipolar, detach_reset, learnable):
         v_init=0.1,
         surrogate=build_surrogate("atan", learnable=learnable, timesteps=T),
     )
-    out = _run_both(neuron, seed=levels * 10 + bipolar)
-    kernel_spikes, kernel_grads = out["kernel"]
-    ref_spikes, ref_grads = out["reference"]
-    assert torch.equal(kernel_spikes, ref_spikes)
-    assert kernel_spikes.abs().max() == levels  # the sequence reaches saturation, so the test covers it
-    for got, want in zip(kernel_grads, ref_grads, strict=True):
-        assert torch.allclose(got, want, atol=1e-6, rtol=0), (got - want).abs().max()
+    spikes, _ = assert_kernel_matches_reference(neuron, seed=levels * 10 + bipolar)
+    assert spikes.abs().max() == levels  # the sequence reaches saturation, so the test covers it
 
 
 @pytest.mark.parametrize("reset,detach_reset,kind", list(itertools.product(["soft", "hard"], [True, False], SURROGATES.kinds())))
@@ -74,10 +80,7 @@ def test_lif_kernel_matches_reference(reset, detach_reset, kind):
         detach_reset=detach_reset,
         surrogate=build_surrogate(kind, learnable="timestep", timesteps=T),
     )
-    out = _run_both(neuron, seed=7)
-    assert torch.equal(out["kernel"][0], out["reference"][0])
-    for got, want in zip(out["kernel"][1], out["reference"][1], strict=True):
-        assert torch.allclose(got, want, atol=1e-6, rtol=0), (got - want).abs().max()
+    assert_kernel_matches_reference(neuron, seed=7)
 
 
 def test_every_learnable_gets_a_nonzero_gradient():
@@ -96,8 +99,5 @@ def test_cf_with_fixed_decay_and_threshold_matches_reference(levels, bipolar, de
     """The default path: β and θ are constants, so the kernel never recomputes spikes in backward."""
     neuron = CFNeuron(tau=2.0, threshold=0.6, levels=levels, bipolar=bipolar, detach_reset=detach_reset,
                       surrogate=build_surrogate(kind, learnable="timestep", timesteps=T))
-    out = _run_both(neuron, seed=11)
-    assert torch.equal(out["kernel"][0], out["reference"][0])
-    assert len(out["kernel"][1]) == 2  # x and the per-step α
-    for got, want in zip(out["kernel"][1], out["reference"][1], strict=True):
-        assert torch.allclose(got, want, atol=1e-6, rtol=0), (got - want).abs().max()
+    _, grads = assert_kernel_matches_reference(neuron, seed=11)
+    assert len(grads) == 2  # x and the per-step α
