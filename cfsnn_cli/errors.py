@@ -8,7 +8,12 @@ class CfsnnError(ValueError):
     can place it under its recipe section; `source` is the file it came from, when there is one.
     """
 
-    def __init__(self, field: str, problem: str, source: str | None = None):
+    def __init__(self, field: str, problem: str | None = None, source: str | None = None):
+        if problem is None:
+            # Rebuilt from one message, as torch's DataLoader does with an error raised in a worker
+            # process: "Caught CfsnnError in DataLoader worker …\n<traceback>\nCfsnnError: FIELD: PROBLEM".
+            last_line = field.strip().splitlines()[-1].split("CfsnnError: ", 1)[-1]
+            field, _, problem = last_line.partition(": ")
         self.field = field
         self.problem = problem
         self.source = source

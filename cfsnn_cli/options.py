@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from cfsnn_cli.errors import CfsnnError
 
 # Filled in by the engine when it builds, never by a recipe.
-ENGINE_SUPPLIED = frozenset({"self", "neuron", "surrogate", "num_classes", "input_shape", "timesteps", "split", "kind"})
+ENGINE_SUPPLIED = frozenset({"self", "neuron", "surrogate", "num_classes", "input_shape", "timesteps", "split", "augment", "kind"})
 
 
 # Bounds written into builder signatures, so that a recipe is checked before anything is built.
@@ -24,6 +24,7 @@ NonNegativeInt = Annotated[int, Field(ge=0)]
 NonNegative = Annotated[float, Field(ge=0)]
 Probability = Annotated[float, Field(ge=0, lt=1)]
 Widths = Annotated[list[PositiveInt], Field(min_length=1)]
+InfiniteAllowed = Annotated[float, Field(allow_inf_nan=True)]  # `tau = inf`: a neuron with no leak
 
 
 @cache
@@ -38,7 +39,7 @@ def options_model(builder: Any) -> type[BaseModel]:
         fields[name] = (hints.get(name, Any), default)
     return create_model(
         f"{getattr(builder, '__name__', 'builder')}Options",
-        __config__=ConfigDict(extra="forbid", strict=False, arbitrary_types_allowed=True),
+        __config__=ConfigDict(extra="forbid", strict=False, arbitrary_types_allowed=True, allow_inf_nan=False),
         **fields,
     )
 

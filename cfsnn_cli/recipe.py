@@ -10,7 +10,7 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -47,11 +47,14 @@ class KindSection(BaseModel):
         checked = check_options(section, builder, self.kind, self.options())
         self.__pydantic_extra__ = checked  # the resolved recipe spells out every default
 
+    # options whose meaning depends on the kind, so they never carry over a change of kind
+    kind_specific: ClassVar[frozenset[str]] = frozenset()
+
     @classmethod
     def keys_for_kind(cls, kind: str) -> set[str]:
         """The section's own fields plus the options `kind` takes (none if `kind` is unknown)."""
         try:
-            options = set(options_model(cls.registry().get(kind)).model_fields)
+            options = set(options_model(cls.registry().get(kind)).model_fields) - cls.kind_specific
         except CfsnnError:
             options = set()
         return set(cls.model_fields) | options
@@ -98,6 +101,8 @@ class NeuronSection(KindSection):
 
 
 class SurrogateSection(KindSection):
+    kind_specific = frozenset({"alpha"})  # each primitive's α has its own scale (sigmoid 4, atan 2)
+
     @staticmethod
     def registry():
         from cfsnn_cli.surrogates import SURROGATES
@@ -182,11 +187,15 @@ class Recipe(BaseModel):
             Objective(self.loss.kind, balance=self.loss.balance, granularity=self.loss.granularity, **self.loss.options())
         except CfsnnError as error:
             raise error.within("loss") from None
+        if self.optim.kind == "sgd" and self.optim.nesterov and self.optim.momentum == 0:
+            raise CfsnnError("optim.nesterov", "needs optim.momentum > 0")
         if self.schedule.warmup_epochs >= self.train.epochs:
             raise CfsnnError("schedule.warmup_epochs", f"must be < train.epochs = {self.train.epochs} (got {self.schedule.warmup_epochs})")
 
     def to_dict(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
+        # Python mode, not pydantic's JSON mode, which turns `tau = inf` into null; json and TOML
+        # both write and read back infinity.
+        return self.model_dump()
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
@@ -246,8 +255,9 @@ def merge(base: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
     for key, value in child.items():
         old = merged.get(key)
         if isinstance(value, dict) and isinstance(old, dict):
-            if key in SECTIONS_WITH_KIND and "kind" in value and value["kind"] != old.get("kind"):
-                kept = SECTIONS_WITH_KIND[key].keys_for_kind(value["kind"])
+            new_kind = value.get("kind")
+            if key in SECTIONS_WITH_KIND and isinstance(new_kind, str) and new_kind != old.get("kind"):
+                kept = SECTIONS_WITH_KIND[key].keys_for_kind(new_kind)
                 old = {name: setting for name, setting in old.items() if name in kept}
             merged[key] = merge(old, value)
         else:

@@ -77,6 +77,7 @@ def emulate_events(digit: np.ndarray, seed: int, contrast: float) -> np.ndarray:
 @DATASETS.register("digits-events")
 def digits_events(
     split: Literal["train", "test"],
+    augment: bool,
     timesteps: int,
     frame_size: Annotated[int, Field(ge=4, le=SENSOR)] = SENSOR,
     contrast: Annotated[float, Field(gt=0, lt=1)] = 0.15,
@@ -104,7 +105,7 @@ def digits_events(
         settings={"timesteps": timesteps, "frame_size": frame_size, "contrast": contrast, "emulator": 1},
         cache=cache,
         cache_dir=cache_dir,
-        augment=frame_augmentation(flip, roll, drop, nda),
+        augment=frame_augmentation(flip, roll, drop, nda) if augment else None,
     )
 
 

@@ -124,10 +124,8 @@ def check_layout(spec: EventDataset, root: str, split: str) -> None:
     spec.check_files(folder, split, spec)
 
 
-def _camera_split(spec: EventDataset, split, timesteps, root, download, frame_size, window_ms, flip, roll, drop, nda, cache, cache_dir, split_seed) -> DatasetSplit:
-    largest = max(spec.sensor_size[:2])
-    require(frame_size <= largest, "frame_size", f"must be <= the {spec.kind} sensor's {largest} pixels (got {frame_size}): frames are only ever shrunk")
-    augment = frame_augmentation(flip, roll, drop, nda)
+def _camera_split(spec: EventDataset, split, augment, timesteps, root, download, frame_size, window_ms, flip, roll, drop, nda, cache, cache_dir, split_seed) -> DatasetSplit:
+    augmentation = frame_augmentation(flip, roll, drop, nda) if augment else None
     if not download:
         check_layout(spec, root, split)
     dataset = open_tonic(spec.tonic_name, root, download, **({"train": split == "train"} if spec.takes_train_flag else {}))
@@ -151,17 +149,19 @@ def _camera_split(spec: EventDataset, split, timesteps, root, download, frame_si
         settings=settings,
         cache=cache,
         cache_dir=cache_dir,
-        augment=augment,
+        augment=augmentation,
     )
 
 
 def _register_camera(spec: EventDataset):
     def build(
         split: Literal["train", "test"],
+        augment: bool,
         timesteps: int,
         root: str = "",
         download: bool = False,
-        frame_size: Annotated[int, Field(ge=4)] = spec.frame_size,
+        # frames are only ever shrunk: at most the sensor's larger side
+        frame_size: Annotated[int, Field(ge=4, le=max(spec.sensor_size[:2]))] = spec.frame_size,
         window_ms: NonNegative = 0.0,
         flip: bool = False,
         roll: NonNegativeInt = 0,
@@ -171,7 +171,7 @@ def _register_camera(spec: EventDataset):
         cache_dir: str = "",
         split_seed: NonNegativeInt = 0,
     ) -> DatasetSplit:
-        return _camera_split(spec, split, timesteps, root, download, frame_size, window_ms, flip, roll, drop, nda, cache, cache_dir, split_seed)
+        return _camera_split(spec, split, augment, timesteps, root, download, frame_size, window_ms, flip, roll, drop, nda, cache, cache_dir, split_seed)
 
     if spec.official_split:
         # The recipe options are the signature: a dataset with an official split takes no split_seed.

@@ -167,6 +167,6 @@ def framed_split(
         identity_of=lambda i: identity(indices[i]),
         to_frames=to_frames,
         cache=frame_cache,
-        augment=augment if split == "train" else None,
+        augment=augment,
     )
     return DatasetSplit(dataset=framed, num_classes=len(class_names), input_shape=input_shape, class_names=class_names, samples_are_sequences=True)

@@ -31,11 +31,11 @@ def _root(root: str, kind: str, expected: str) -> Path:
     return path
 
 
-def _cifar(kind: str, cls, folder: str, split, root, download, crop_padding, flip, autoaugment, cutout) -> DatasetSplit:
+def _cifar(kind: str, cls, folder: str, split, augment, root, download, crop_padding, flip, autoaugment, cutout) -> DatasetSplit:
     path = _root(root, kind, f"{folder}/") if not download else Path(root or ".").expanduser()
     mean, std = CIFAR_STATS[kind]
     transform = image_transform(
-        train=split == "train",
+        train=augment,
         mean=mean,
         std=std,
         crop=transforms.RandomCrop(32, padding=crop_padding) if crop_padding else None,
@@ -57,6 +57,7 @@ def _cifar(kind: str, cls, folder: str, split, root, download, crop_padding, fli
 def _register_cifar(kind: str, cls, folder: str):
     def build(
         split: Literal["train", "test"],
+        augment: bool,
         root: str = "",
         download: bool = False,
         crop_padding: NonNegativeInt = 4,
@@ -64,7 +65,7 @@ def _register_cifar(kind: str, cls, folder: str):
         autoaugment: bool = False,
         cutout: NonNegativeInt = 0,
     ) -> DatasetSplit:
-        return _cifar(kind, cls, folder, split, root, download, crop_padding, flip, autoaugment, cutout)
+        return _cifar(kind, cls, folder, split, augment, root, download, crop_padding, flip, autoaugment, cutout)
 
     build.__name__ = build.__qualname__ = kind
     return DATASETS.register(kind)(build)
@@ -77,6 +78,7 @@ cifar100 = _register_cifar("cifar100", datasets.CIFAR100, "cifar-100-python")
 @DATASETS.register("imagefolder")
 def imagefolder(
     split: Literal["train", "test"],
+    augment: bool,
     root: str = "",
     image_size: Annotated[int, Field(ge=8)] = 224,
     flip: bool = True,
@@ -88,7 +90,7 @@ def imagefolder(
     folder = base / ("train" if split == "train" else "val")
     require(folder.is_dir(), "root", f"{folder} is missing (ImageNet layout: {base}/train/<class>/…, {base}/val/<class>/…)")
     transform = image_transform(
-        train=split == "train",
+        train=augment,
         mean=IMAGENET_STATS[0],
         std=IMAGENET_STATS[1],
         crop=transforms.RandomResizedCrop(image_size),

@@ -17,6 +17,7 @@ from cfsnn_cli.options import NonNegative, Probability
 @DATASETS.register("shd")
 def shd(
     split: Literal["train", "test"],
+    augment: bool,
     timesteps: int,
     root: str = "",
     download: bool = False,
@@ -52,7 +53,7 @@ def shd(
         settings={"timesteps": timesteps, "channels": channels, "window_ms": window_ms},
         cache=cache,
         cache_dir=cache_dir,
-        augment=frame_augmentation(False, 0, drop, False),
+        augment=frame_augmentation(False, 0, drop, False) if augment else None,
     )
 
 

@@ -2,6 +2,7 @@
 `eval` and every later command rebuild through these functions."""
 
 import inspect
+import multiprocessing
 from typing import Literal
 
 import torch
@@ -18,16 +19,22 @@ from cfsnn_cli.recipe import Recipe
 from cfsnn_cli.surrogates import build_surrogate
 
 
-def build_split(recipe: Recipe, split: Literal["train", "test"], data_root: str | None = None, timesteps: int | None = None) -> DatasetSplit:
-    """`data_root` and `timesteps` override the recipe's (eval on another machine, or at another T)."""
+def build_split(
+    recipe: Recipe, split: Literal["train", "test"], data_root: str | None = None, timesteps: int | None = None, augment: bool | None = None
+) -> DatasetSplit:
+    """`data_root` and `timesteps` override the recipe's (eval on another machine, or at another T).
+    Augmentation is on for the training split unless `augment` says otherwise (evaluating it)."""
     builder = DATASETS.get(recipe.data.kind)
     options = recipe.data.options()
     if data_root is not None:
         if "root" not in options:
             raise CfsnnError("--data-root", f"dataset kind {recipe.data.kind!r} reads no folder")
         options["root"] = data_root
-    if "timesteps" in inspect.signature(builder).parameters:  # event data is framed into T bins
+    parameters = inspect.signature(builder).parameters
+    if "timesteps" in parameters:  # event data is framed into T bins
         options["timesteps"] = timesteps or recipe.data.timesteps
+    if "augment" in parameters:
+        options["augment"] = split == "train" if augment is None else augment
     try:
         return builder(split=split, **options)
     except CfsnnError as error:
@@ -38,11 +45,15 @@ def build_loader(recipe: Recipe, data: DatasetSplit, train: bool, epoch: int = 0
     """Training batches are shuffled by (seed, epoch); evaluation batches keep the dataset order."""
     batch_size = recipe.data.batch_size if train else recipe.data.eval_batch_size
     batches = EpochBatches(len(data.dataset), batch_size, shuffle=train, seed=recipe.seed, epoch=epoch, start=start, seeded=train)
+    workers = recipe.data.workers
     return DataLoader(
         SeededSamples(data.dataset) if train else data.dataset,
         batch_sampler=batches,
         collate_fn=TimeFirstCollate(timesteps or recipe.data.timesteps, data.samples_are_sequences),
-        num_workers=recipe.data.workers,
+        num_workers=workers,
+        # Worker processes are forked: the event datasets hold closures that spawn (macOS's
+        # default, and Linux's from Python 3.14) cannot pickle.
+        multiprocessing_context="fork" if workers and "fork" in multiprocessing.get_all_start_methods() else None,
         generator=torch.Generator().manual_seed(derived_seed(recipe.seed, epoch, WORKERS)),
     )
 

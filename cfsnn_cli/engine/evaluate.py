@@ -73,9 +73,10 @@ def evaluate_checkpoint(path, *, data_root: str | None = None, split: str = "tes
     recipe = checkpoint.recipe
     torch.manual_seed(recipe.seed)
     device = pick_device(recipe)
-    data = build_split(recipe, split, data_root, timesteps)
+    data = build_split(recipe, split, data_root, timesteps, augment=False)
     if data.num_classes != checkpoint.num_classes:
-        raise CfsnnError("--data-root", f"the data has {data.num_classes} classes but the checkpoint was trained on {checkpoint.num_classes}")
+        field = "--data-root" if data_root is not None else "data.root"
+        raise CfsnnError(field, f"the data has {data.num_classes} classes but the checkpoint was trained on {checkpoint.num_classes}")
     model = build_model(recipe, checkpoint.input_shape, checkpoint.num_classes)
     load_weights(model, checkpoint)
     model.to(device)

@@ -91,8 +91,14 @@ def _prepare_new_run(run_dir: Path, recipe: Recipe) -> None:
         raise CfsnnError("--out", f"{run_dir} is a file, not a folder")
     if run_dir.exists() and any(run_dir.iterdir()):
         raise CfsnnError("--out", f"{run_dir} already holds files; pick another folder, or continue that run with --resume {run_dir}")
+    created = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(run_dir / RECIPE_FILE, recipe.to_toml())
+    try:
+        atomic_write_text(run_dir / RECIPE_FILE, recipe.to_toml())
+    except BaseException:
+        if created:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
 
 
 def train(

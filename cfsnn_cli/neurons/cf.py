@@ -1,5 +1,6 @@
 from cfsnn_cli.neurons.base import SpikingNeuron
 from cfsnn_cli.neurons.registry import NEURONS
+from cfsnn_cli.options import InfiniteAllowed
 from cfsnn_cli.surrogates import Surrogate
 
 
@@ -17,7 +18,7 @@ class CFNeuron(SpikingNeuron):
 
     def __init__(
         self,
-        tau: float = 2.0,
+        tau: InfiniteAllowed = 2.0,
         learn_tau: bool = False,
         threshold: float = 1.0,
         learn_threshold: bool = False,

@@ -6,6 +6,7 @@ from typing import Literal
 from cfsnn_cli.errors import require
 from cfsnn_cli.neurons.base import SpikingNeuron
 from cfsnn_cli.neurons.registry import NEURONS
+from cfsnn_cli.options import InfiniteAllowed
 from cfsnn_cli.surrogates import Surrogate
 
 Reset = Literal["soft", "hard"]
@@ -21,7 +22,7 @@ class LIFNeuron(SpikingNeuron):
 
     def __init__(
         self,
-        tau: float = 2.0,
+        tau: InfiniteAllowed = 2.0,
         learn_tau: bool = False,
         threshold: float = 1.0,
         learn_threshold: bool = False,
@@ -70,7 +71,7 @@ class PLIFNeuron(LIFNeuron):
 
     def __init__(
         self,
-        tau: float = 2.0,
+        tau: InfiniteAllowed = 2.0,
         threshold: float = 1.0,
         learn_threshold: bool = False,
         reset: Reset = "soft",

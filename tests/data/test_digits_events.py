@@ -34,7 +34,7 @@ def test_events_follow_the_strokes():
 
 
 def test_frames_through_the_real_datasets_path(tmp_path):
-    split = DATASETS.get("digits-events")("test", timesteps=5, frame_size=17, cache_dir=str(tmp_path))
+    split = DATASETS.get("digits-events")("test", augment=False, timesteps=5, frame_size=17, cache_dir=str(tmp_path))
     frames, label = split.dataset[3]
     assert frames.shape == (5, 2, 17, 17) and split.input_shape == (2, 17, 17)
     assert label == int(digits_arrays("test")[1][3]) and len(split.dataset) == 360

@@ -33,7 +33,7 @@ DATASETS_ON_DISK = {
 
 
 def load(kind, root, split, **options):
-    return DATASETS.get(kind)(split, timesteps=options.pop("timesteps", T), root=str(root), cache_dir=str(root / "cache"), **options)
+    return DATASETS.get(kind)(split, augment=split == "train", timesteps=options.pop("timesteps", T), root=str(root), cache_dir=str(root / "cache"), **options)
 
 
 @pytest.mark.parametrize("kind", list(DATASETS_ON_DISK))

@@ -47,8 +47,8 @@ def fake_cifar_passes_md5():
 
 def test_cifar10_reads_the_release_layout(tmp_path, fake_cifar_passes_md5):
     root = write_cifar10(tmp_path)
-    train = DATASETS.get("cifar10")("train", root=str(root), flip=False, crop_padding=0)
-    test = DATASETS.get("cifar10")("test", root=str(root))
+    train = DATASETS.get("cifar10")("train", augment=True, root=str(root), flip=False, crop_padding=0)
+    test = DATASETS.get("cifar10")("test", augment=False, root=str(root))
     assert (len(train.dataset), len(test.dataset)) == (20, 4)
     image, label = test.dataset[0]
     assert image.shape == (3, 32, 32) and image.dtype == torch.float32 and 0 <= label < 10
@@ -57,10 +57,10 @@ def test_cifar10_reads_the_release_layout(tmp_path, fake_cifar_passes_md5):
 
 def test_cifar_augmentations_apply_to_train_only(tmp_path, fake_cifar_passes_md5):
     root = write_cifar10(tmp_path)
-    train = DATASETS.get("cifar10")("train", root=str(root), cutout=16, autoaugment=True)
+    train = DATASETS.get("cifar10")("train", augment=True, root=str(root), cutout=16, autoaugment=True)
     names = [type(step).__name__ for step in train.dataset.transform.transforms]
     assert names == ["RandomCrop", "RandomHorizontalFlip", "AutoAugment", "ToTensor", "Normalize", "Cutout"]
-    test = DATASETS.get("cifar10")("test", root=str(root), cutout=16, autoaugment=True)
+    test = DATASETS.get("cifar10")("test", augment=False, root=str(root), cutout=16, autoaugment=True)
     assert [type(step).__name__ for step in test.dataset.transform.transforms] == ["ToTensor", "Normalize"]
     assert (train.dataset[0][0] == 0).all(dim=0).sum() > 0  # cutout zeroed a square
 
@@ -68,21 +68,21 @@ def test_cifar_augmentations_apply_to_train_only(tmp_path, fake_cifar_passes_md5
 def test_cifar_files_that_do_not_match_the_release_are_refused(tmp_path):
     root = write_cifar10(tmp_path)
     with pytest.raises(CfsnnError, match="does not match the official cifar10 release") as caught:
-        DATASETS.get("cifar10")("train", root=str(root))
+        DATASETS.get("cifar10")("train", augment=True, root=str(root))
     assert caught.value.field == "root"
 
 
 @pytest.mark.parametrize("root", ["", "/nonexistent/cifar"])
 def test_cifar_without_a_root_folder_is_one_clear_error(root):
     with pytest.raises(CfsnnError) as caught:
-        DATASETS.get("cifar10")("train", root=root)
+        DATASETS.get("cifar10")("train", augment=True, root=root)
     assert caught.value.field == "root"
 
 
 def test_image_folder_reads_the_imagenet_layout(tmp_path):
     root = write_image_folder(tmp_path / "imagenet")
-    train = DATASETS.get("imagefolder")("train", root=str(root), image_size=32)
-    test = DATASETS.get("imagefolder")("test", root=str(root), image_size=32)
+    train = DATASETS.get("imagefolder")("train", augment=True, root=str(root), image_size=32)
+    test = DATASETS.get("imagefolder")("test", augment=False, root=str(root), image_size=32)
     assert train.class_names == test.class_names == ["n01440764", "n01443537"]
     assert train.dataset[0][0].shape == test.dataset[0][0].shape == (3, 32, 32)
     assert train.input_shape == (3, 32, 32)
@@ -93,4 +93,15 @@ def test_image_folder_without_val_is_one_clear_error(tmp_path):
     for image in (root / "val").rglob("*.JPEG"):
         image.unlink()
     with pytest.raises(CfsnnError, match="root: .*val"):
-        DATASETS.get("imagefolder")("test", root=str(root))
+        DATASETS.get("imagefolder")("test", augment=False, root=str(root))
+
+
+def test_evaluating_the_training_split_does_not_augment(tmp_path, fake_cifar_passes_md5):
+    from cfsnn_cli.engine.build import build_split
+    from cfsnn_cli.recipe import load_recipe
+
+    write_cifar10(tmp_path)
+    recipe = load_recipe("cifar10", [f"data.root='{tmp_path}'"])
+    training = build_split(recipe, "train").dataset.transform.transforms
+    evaluating = build_split(recipe, "train", augment=False).dataset.transform.transforms
+    assert len(training) > 2 and [type(t).__name__ for t in evaluating] == ["ToTensor", "Normalize"]
