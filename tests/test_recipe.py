@@ -49,6 +49,21 @@ def test_extends_a_shipped_recipe_by_name(tmp_path):
     assert recipe.model.kind == "mlp" and recipe.train.epochs == 3
 
 
+def test_infinite_tau_survives_toml_and_json(tmp_path):
+    from cfsnn_cli.recipe import recipe_from_json
+
+    recipe = load_recipe("quickstart", ["neuron.tau=inf"])
+    path = tmp_path / "if.toml"
+    path.write_text(recipe.to_toml())
+    assert load_recipe(str(path)).neuron.options()["tau"] == float("inf")
+    assert recipe_from_json(recipe.to_json(), "stored").neuron.options()["tau"] == float("inf")
+
+
+def test_a_new_surrogate_kind_starts_from_its_own_alpha():
+    assert "alpha" not in load_recipe("quickstart", ["surrogate.kind=atan"]).surrogate.options()
+    assert load_recipe("quickstart", ["neuron.tau=3", "neuron.kind=lif"]).neuron.options()["tau"] == 3.0  # shared: kept
+
+
 def test_changing_a_kind_drops_the_old_kinds_options():
     recipe = load_recipe("quickstart", ["neuron.kind=lif", "neuron.reset=hard"])
     assert recipe.neuron.kind == "lif" and recipe.neuron.options()["reset"] == "hard"
@@ -139,13 +154,13 @@ def test_bad_override_syntax():
         (["neuron.threshold=inf"], "neuron.threshold"),
         (["data.kind=digits-events", "data.drop=2.0"], "data.drop"),
         (["data.kind=digits-events", "data.contrast=5.0"], "data.contrast"),
-        (["data.kind=nmnist", "data.frame_size=64"], None),  # caught when building (needs the sensor)
+        (["data.kind=nmnist", "data.frame_size=64"], "data.frame_size"),  # above the 34-pixel sensor
+        (["neuron.v_init=nan"], "neuron.v_init"),
+        (["optim.kind=sgd", "optim.nesterov=true", "optim.momentum=0.0"], "optim.nesterov"),
+        (["neuron.kind.x=1"], "neuron.kind"),
     ],
 )
 def test_recipes_check_catches_builder_bounds_before_building(overrides, field):
-    if field is None:
-        load_recipe("quickstart", overrides)
-        return
     with pytest.raises(CfsnnError) as caught:
         load_recipe("quickstart", overrides)
     assert caught.value.field == field
