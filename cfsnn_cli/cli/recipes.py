@@ -20,8 +20,9 @@ def list_recipes(context: typer.Context) -> None:
     from cfsnn_cli.recipe import load_recipe, shipped_recipes
 
     table = Table(title="shipped recipes")
-    for column in ("name", "data", "model", "neuron", "T", "epochs", "description"):
-        table.add_column(column)
+    for column in ("name", "data", "model", "neuron", "T", "epochs"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("description", ratio=1)  # the only column that wraps on a narrow terminal
     for name in shipped_recipes():
         recipe = load_recipe(name)
         table.add_row(name, recipe.data.kind, recipe.model.kind, recipe.neuron.kind, str(recipe.data.timesteps), str(recipe.train.epochs), recipe.description)
