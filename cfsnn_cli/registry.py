@@ -34,6 +34,3 @@ class Registry(Generic[T]):
 
     def kinds(self) -> list[str]:
         return sorted(self._entries)
-
-    def __contains__(self, kind: str) -> bool:
-        return kind in self._entries
