@@ -24,10 +24,18 @@ from cfsnn_cli.surrogates import build_surrogate
 SHAPES = [(4, 32, 64, 32, 32), (8, 16, 128, 16, 16)]
 
 
+def mib(size_bytes: float) -> str:
+    return f"{size_bytes / 2**20:.0f}"
+
+
 def neurons_under_test(timesteps: int):
     return {
-        "cf D=1 ±, α per step": CFNeuron(levels=1, bipolar=True, surrogate=build_surrogate("sigmoid", learnable="timestep", timesteps=timesteps)),
-        "cf D=3 ±, α per step": CFNeuron(levels=3, bipolar=True, surrogate=build_surrogate("sigmoid", learnable="timestep", timesteps=timesteps)),
+        "cf D=1 ±, α per step": CFNeuron(
+            levels=1, bipolar=True, surrogate=build_surrogate("sigmoid", learnable="timestep", timesteps=timesteps)
+        ),
+        "cf D=3 ±, α per step": CFNeuron(
+            levels=3, bipolar=True, surrogate=build_surrogate("sigmoid", learnable="timestep", timesteps=timesteps)
+        ),
         "lif soft": LIFNeuron(tau=2.0, surrogate=build_surrogate("sigmoid", alpha=4.0)),
     }
 
@@ -38,7 +46,9 @@ def spikingjelly_lif(device):
         from spikingjelly.activation_based import functional, neuron, surrogate
     except ImportError:
         return None
-    node = neuron.LIFNode(tau=2.0, decay_input=False, v_reset=None, surrogate_function=surrogate.Sigmoid(alpha=4.0), step_mode="m").to(device)
+    node = neuron.LIFNode(
+        tau=2.0, decay_input=False, v_reset=None, surrogate_function=surrogate.Sigmoid(alpha=4.0), step_mode="m"
+    ).to(device)
 
     def call(x):
         functional.reset_net(node)  # its membrane is module state: without this the runs would chain
@@ -66,7 +76,9 @@ def reference_call(neuron):
     def call(x):
         alpha = neuron.surrogate.alpha_for(x.shape[0], x, needs_grad=True)
         cast = {"device": x.device, "dtype": x.dtype}
-        spikes, _, _ = reference_sequence(x, neuron.decay_value().to(**cast), neuron.threshold_value().to(**cast), alpha, neuron.rule)
+        spikes, _, _ = reference_sequence(
+            x, neuron.decay_value().to(**cast), neuron.threshold_value().to(**cast), alpha, neuron.rule
+        )
         return spikes
 
     return call
@@ -86,7 +98,9 @@ def main() -> None:
     rows = []
     for shape in SHAPES:
         x = (torch.randn(shape, device=device) * 1.5).requires_grad_()
-        contenders = {name: (n.to(device), reference_call(n.to(device))) for name, n in neurons_under_test(shape[0]).items()}
+        contenders = {
+            name: (n.to(device), reference_call(n.to(device))) for name, n in neurons_under_test(shape[0]).items()
+        }
         sj = spikingjelly_lif(device)
         for name, (neuron, reference) in contenders.items():
             ours = measure(neuron, x, args.repeats, device)
@@ -95,9 +109,20 @@ def main() -> None:
             rows.append({"shape": list(shape), "neuron": name, "cfsnn": ours, "reference": ref, "spikingjelly": peer})
 
     table = Table(title=f"neuron forward+backward, float32, {device} ({torch.get_num_threads()} threads)")
-    for column in ("shape", "neuron", "cfsnn ms", "ref ms", "ref/cfsnn time", "cfsnn saved MiB", "ref saved MiB", "ref/cfsnn memory", "SJ ms", "SJ/cfsnn time", "SJ/cfsnn memory"):
+    for column in (
+        "shape",
+        "neuron",
+        "cfsnn ms",
+        "ref ms",
+        "ref/cfsnn time",
+        "cfsnn saved MiB",
+        "ref saved MiB",
+        "ref/cfsnn memory",
+        "SJ ms",
+        "SJ/cfsnn time",
+        "SJ/cfsnn memory",
+    ):
         table.add_column(column, justify="right" if column not in ("neuron",) else "left")
-    mib = lambda b: f"{b / 2**20:.0f}"  # noqa: E731
     for row in rows:
         ours, ref, peer = row["cfsnn"], row["reference"], row["spikingjelly"]
         table.add_row(
@@ -116,10 +141,17 @@ def main() -> None:
     console.print(table)
     if device.type == "cuda":
         for row in rows:
-            console.print(f"{row['neuron']} {row['shape']}: CUDA peak cfsnn {mib(row['cfsnn']['cuda_peak_bytes'])} MiB, reference {mib(row['reference']['cuda_peak_bytes'])} MiB")
+            console.print(
+                f"{row['neuron']} {row['shape']}: CUDA peak cfsnn {mib(row['cfsnn']['cuda_peak_bytes'])} MiB, "
+                f"reference {mib(row['reference']['cuda_peak_bytes'])} MiB"
+            )
     if args.json_path:
         with open(args.json_path, "w") as handle:
-            json.dump({"device": str(device), "threads": torch.get_num_threads(), "torch": torch.__version__, "rows": rows}, handle, indent=2)
+            json.dump(
+                {"device": str(device), "threads": torch.get_num_threads(), "torch": torch.__version__, "rows": rows},
+                handle,
+                indent=2,
+            )
     assert not any(math.isnan(r["cfsnn"]["seconds"]) for r in rows)
 
 

@@ -15,7 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from cfsnn_cli.errors import CfsnnError
 
 # Filled in by the engine when it builds, never by a recipe.
-ENGINE_SUPPLIED = frozenset({"self", "neuron", "surrogate", "num_classes", "input_shape", "timesteps", "split", "augment", "kind"})
+ENGINE_SUPPLIED = frozenset(
+    {"self", "neuron", "surrogate", "num_classes", "input_shape", "timesteps", "split", "augment", "kind"}
+)
 
 
 # Bounds written into builder signatures, so that a recipe is checked before anything is built.

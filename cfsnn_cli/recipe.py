@@ -184,13 +184,18 @@ class Recipe(BaseModel):
         except CfsnnError as error:
             raise error.within("neuron") from None
         try:
-            Objective(self.loss.kind, balance=self.loss.balance, granularity=self.loss.granularity, **self.loss.options())
+            Objective(
+                self.loss.kind, balance=self.loss.balance, granularity=self.loss.granularity, **self.loss.options()
+            )
         except CfsnnError as error:
             raise error.within("loss") from None
         if self.optim.kind == "sgd" and self.optim.nesterov and self.optim.momentum == 0:
             raise CfsnnError("optim.nesterov", "needs optim.momentum > 0")
         if self.schedule.warmup_epochs >= self.train.epochs:
-            raise CfsnnError("schedule.warmup_epochs", f"must be < train.epochs = {self.train.epochs} (got {self.schedule.warmup_epochs})")
+            raise CfsnnError(
+                "schedule.warmup_epochs",
+                f"must be < train.epochs = {self.train.epochs} (got {self.schedule.warmup_epochs})",
+            )
 
     def to_dict(self) -> dict[str, Any]:
         # Python mode, not pydantic's JSON mode, which turns `tau = inf` into null; json and TOML
@@ -225,7 +230,10 @@ def resolve_recipe_path(path_or_name: str, relative_to: Path | None = None) -> P
     shipped = SHIPPED / (candidate.name if candidate.suffix == ".toml" else f"{candidate.name}.toml")
     if candidate.parent == Path(".") and shipped.is_file():
         return shipped
-    raise CfsnnError("recipe", f"no file {path_or_name!r} and no shipped recipe of that name (shipped: {', '.join(shipped_recipes())})")
+    raise CfsnnError(
+        "recipe",
+        f"no file {path_or_name!r} and no shipped recipe of that name (shipped: {', '.join(shipped_recipes())})",
+    )
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

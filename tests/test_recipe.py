@@ -40,7 +40,12 @@ def test_extends_inherits_and_the_child_wins(tmp_path):
     write(tmp_path, "base.toml", 'name = "base"\n[neuron]\nkind = "cf"\nlevels = 3\ntau = 4.0\n[train]\nepochs = 7\n')
     child = write(tmp_path, "child.toml", 'extends = "base.toml"\nname = "child"\n[neuron]\ntau = 2.0\n')
     recipe = load_recipe(str(child))
-    assert (recipe.name, recipe.neuron.options()["levels"], recipe.neuron.options()["tau"], recipe.train.epochs) == ("child", 3, 2.0, 7)
+    assert (recipe.name, recipe.neuron.options()["levels"], recipe.neuron.options()["tau"], recipe.train.epochs) == (
+        "child",
+        3,
+        2.0,
+        7,
+    )
 
 
 def test_extends_a_shipped_recipe_by_name(tmp_path):
@@ -101,7 +106,11 @@ BAD = [
     ('name = "x"\n[loss]\nkind = "hinge"\n', "loss.kind", "unknown loss"),
     ('name = "x"\n[data]\nkind = "mnist"\n', "data.kind", "unknown dataset"),
     ('name = "x"\n[optim]\nkind = "lion"\n', "optim.kind", "sgd"),
-    ('name = "x"\n[schedule]\nwarmup_epochs = 20\n[train]\nepochs = 5\n', "schedule.warmup_epochs", "must be < train.epochs"),
+    (
+        'name = "x"\n[schedule]\nwarmup_epochs = 20\n[train]\nepochs = 5\n',
+        "schedule.warmup_epochs",
+        "must be < train.epochs",
+    ),
     ('name = "x y"\n', "name", "pattern"),
     ("seed = 1\n", "name", "required"),
     ('name = "x"\n[train]\ndevice = "tpu"\n', "train.device", "pattern"),

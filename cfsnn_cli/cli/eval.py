@@ -12,12 +12,34 @@ SPLITS = ("test", "train")
 
 
 def evaluate(
-    ckpt: Annotated[Path, typer.Option("--ckpt", help="A model.safetensors / best.safetensors, or a run folder (its model.safetensors).", show_default=False)],
-    data_root: Annotated[str | None, typer.Option("--data-root", help="Use this dataset folder instead of the recipe's data.root.", show_default=False)] = None,
+    ckpt: Annotated[
+        Path,
+        typer.Option(
+            "--ckpt",
+            help="A model.safetensors / best.safetensors, or a run folder (its model.safetensors).",
+            show_default=False,
+        ),
+    ],
+    data_root: Annotated[
+        str | None,
+        typer.Option(
+            "--data-root", help="Use this dataset folder instead of the recipe's data.root.", show_default=False
+        ),
+    ] = None,
     split: Annotated[str, typer.Option("--split", help="test or train.")] = "test",
-    timesteps: Annotated[int | None, typer.Option("--timesteps", min=1, help="Evaluate at another number of time steps T.", show_default=False)] = None,
-    json_path: Annotated[Path | None, typer.Option("--json", help="Also write the results to this JSON file.", show_default=False)] = None,
-    plot: Annotated[Path | None, typer.Option("--plot", help="Also draw the latency curve and per-class accuracy to this PNG.", show_default=False)] = None,
+    timesteps: Annotated[
+        int | None,
+        typer.Option("--timesteps", min=1, help="Evaluate at another number of time steps T.", show_default=False),
+    ] = None,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Also write the results to this JSON file.", show_default=False)
+    ] = None,
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            "--plot", help="Also draw the latency curve and per-class accuracy to this PNG.", show_default=False
+        ),
+    ] = None,
 ) -> None:
     """Top-1/top-5, loss, per-class accuracy and accuracy against time steps."""
     from cfsnn_cli.atomic import atomic_write_text
@@ -37,7 +59,14 @@ def evaluate(
     for table in evaluation_tables(checkpoint, result, split):
         console.print(table)
     if json_path is not None:
-        report = {"checkpoint": str(checkpoint.path), "recipe": checkpoint.recipe.name, "epoch": checkpoint.epoch, "split": split, "timesteps": len(result.latency), **result.to_dict()}
+        report = {
+            "checkpoint": str(checkpoint.path),
+            "recipe": checkpoint.recipe.name,
+            "epoch": checkpoint.epoch,
+            "split": split,
+            "timesteps": len(result.latency),
+            **result.to_dict(),
+        }
         atomic_write_text(json_path, json.dumps(report, indent=2) + "\n")
     if plot is not None:
         evaluation_plot(result, f"{checkpoint.recipe.name} ({split})", plot)

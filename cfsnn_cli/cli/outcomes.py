@@ -10,8 +10,13 @@ EXIT_FAILED = 1
 def exit_code_and_message(error: Exception) -> tuple[int, str]:
     if isinstance(error, (TrainingInterrupted, InterruptedBeforeTraining)):
         number = signal.SIGTERM if error.reason == "SIGTERM" else signal.SIGINT
-        resume = f"; continue with: cfsnn train --resume {error.run_dir}" if isinstance(error, TrainingInterrupted) else ""
+        resume = (
+            f"; continue with: cfsnn train --resume {error.run_dir}" if isinstance(error, TrainingInterrupted) else ""
+        )
         return 128 + number, f"cfsnn: {error}{resume}"
     if isinstance(error, TrainingDiverged):
         return EXIT_FAILED, f"cfsnn: training stopped: {error}"
-    return EXIT_FAILED, f"cfsnn: internal error: {type(error).__name__}: {error} (run with CFSNN_DEBUG=1 for the traceback)"
+    return (
+        EXIT_FAILED,
+        f"cfsnn: internal error: {type(error).__name__}: {error} (run with CFSNN_DEBUG=1 for the traceback)",
+    )

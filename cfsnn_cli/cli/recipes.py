@@ -25,14 +25,24 @@ def list_recipes(context: typer.Context) -> None:
     table.add_column("description", ratio=1)  # the only column that wraps on a narrow terminal
     for name in shipped_recipes():
         recipe = load_recipe(name)
-        table.add_row(name, recipe.data.kind, recipe.model.kind, recipe.neuron.kind, str(recipe.data.timesteps), str(recipe.train.epochs), recipe.description)
+        table.add_row(
+            name,
+            recipe.data.kind,
+            recipe.model.kind,
+            recipe.neuron.kind,
+            str(recipe.data.timesteps),
+            str(recipe.train.epochs),
+            recipe.description,
+        )
     console.print(table)
 
 
 @app.command("show")
 def show(
     name: Annotated[str, typer.Argument(help="A shipped recipe's name or a recipe file.")],
-    overrides: Annotated[list[str] | None, typer.Option("--set", help="Override a field: section.field=value.", show_default=False)] = None,
+    overrides: Annotated[
+        list[str] | None, typer.Option("--set", help="Override a field: section.field=value.", show_default=False)
+    ] = None,
 ) -> None:
     """Print a recipe fully resolved (inheritance, overrides and every default) as TOML."""
     from cfsnn_cli.recipe import load_recipe

@@ -24,7 +24,10 @@ class TrainingDisplay(Reporter):
             TextColumn("[bold]epoch {task.fields[epoch]}"),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("loss {task.fields[loss]:.4f}  acc {task.fields[accuracy]:.3f}  lr {task.fields[lr]:.2e}  {task.fields[speed]:.0f} samples/s"),
+            TextColumn(
+                "loss {task.fields[loss]:.4f}  acc {task.fields[accuracy]:.3f}  lr {task.fields[lr]:.2e}  "
+                "{task.fields[speed]:.0f} samples/s"
+            ),
             TimeElapsedColumn(),
             TimeRemainingColumn(),
             console=out,
@@ -43,14 +46,24 @@ class TrainingDisplay(Reporter):
 
     def run_started(self, event: RunStarted) -> None:
         self.epochs = event.epochs
-        where = f" (resuming epoch {event.start_epoch + 1}, step {event.start_step})" if event.start_epoch or event.start_step else ""
+        where = (
+            f" (resuming epoch {event.start_epoch + 1}, step {event.start_step})"
+            if event.start_epoch or event.start_step
+            else ""
+        )
         self.console.print(
             f"[bold]{event.recipe_name}[/]: {event.parameters:,} parameters on {event.device}; "
             f"{event.train_samples} train / {event.test_samples} test samples; run folder {event.run_dir}{where}"
         )
 
     def step_finished(self, event: StepFinished) -> None:
-        fields = {"epoch": f"{event.epoch}/{self.epochs}", "loss": event.loss, "accuracy": event.accuracy, "lr": event.lr, "speed": event.samples_per_second}
+        fields = {
+            "epoch": f"{event.epoch}/{self.epochs}",
+            "loss": event.loss,
+            "accuracy": event.accuracy,
+            "lr": event.lr,
+            "speed": event.samples_per_second,
+        }
         if self.task is None:
             self.task = self.progress.add_task("train", total=event.steps, completed=event.step - 1, **fields)
         elif event.epoch != self.shown_epoch:
@@ -62,7 +75,8 @@ class TrainingDisplay(Reporter):
         m = event.metrics
         best = " [green]best[/]" if event.is_best else ""
         self.console.print(
-            f"epoch {m['epoch']:>3}/{self.epochs}: train loss {m['train_loss']:.4f} acc {_percent(m['train_accuracy'])}% | "
+            f"epoch {m['epoch']:>3}/{self.epochs}: "
+            f"train loss {m['train_loss']:.4f} acc {_percent(m['train_accuracy'])}% | "
             f"test loss {m['test_loss']:.4f} acc {_percent(m['test_accuracy'])}%{best} | {m['seconds']:.1f}s"
         )
 
@@ -74,14 +88,23 @@ def epochs_table(history: list[dict]) -> Table:
     for m in history:
         balance = "-" if m.get("balance") is None else f"{m['balance']:.1e}"
         table.add_row(
-            str(m["epoch"]), f"{m['train_loss']:.4f}", _percent(m["train_accuracy"]), balance, f"{m['test_loss']:.4f}",
-            _percent(m["test_accuracy"]), _percent(m["test_top5"]), f"{m['lr']:.1e}", f"{m['seconds']:.1f}",
+            str(m["epoch"]),
+            f"{m['train_loss']:.4f}",
+            _percent(m["train_accuracy"]),
+            balance,
+            f"{m['test_loss']:.4f}",
+            _percent(m["test_accuracy"]),
+            _percent(m["test_top5"]),
+            f"{m['lr']:.1e}",
+            f"{m['seconds']:.1f}",
         )
     return table
 
 
 def evaluation_tables(checkpoint, result, split: str) -> list[Table]:
-    summary = Table(title=f"{checkpoint.recipe.name}: {split} split, {result.samples} samples, T = {len(result.latency)}")
+    summary = Table(
+        title=f"{checkpoint.recipe.name}: {split} split, {result.samples} samples, T = {len(result.latency)}"
+    )
     for column in ("top-1 %", "top-5 %", "loss", "checkpoint epoch"):
         summary.add_column(column, justify="right")
     summary.add_row(_percent(result.top1), _percent(result.top5), f"{result.loss:.4f}", str(checkpoint.epoch))

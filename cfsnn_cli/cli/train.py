@@ -25,9 +25,22 @@ def default_run_dir(name: str) -> Path:
 def train(
     recipe: Annotated[str | None, typer.Argument(help=RECIPE_HELP, show_default=False)] = None,
     overrides: Annotated[list[str] | None, typer.Option("--set", help=SET_HELP, show_default=False)] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Run folder to create (default: runs/NAME-TIMESTAMP).", show_default=False)] = None,
-    resume: Annotated[Path | None, typer.Option("--resume", help="Continue the interrupted run in this folder, with its own recipe.", show_default=False)] = None,
-    data_root: Annotated[str | None, typer.Option("--data-root", help="Use this dataset folder instead of the recipe's data.root.", show_default=False)] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Run folder to create (default: runs/NAME-TIMESTAMP).", show_default=False),
+    ] = None,
+    resume: Annotated[
+        Path | None,
+        typer.Option(
+            "--resume", help="Continue the interrupted run in this folder, with its own recipe.", show_default=False
+        ),
+    ] = None,
+    data_root: Annotated[
+        str | None,
+        typer.Option(
+            "--data-root", help="Use this dataset folder instead of the recipe's data.root.", show_default=False
+        ),
+    ] = None,
 ) -> None:
     """Train a model from a recipe; validate every epoch; save best and last checkpoints."""
     from cfsnn_cli.cli.plots import training_plot
@@ -40,7 +53,9 @@ def train(
 
     if resume is not None:
         if recipe is not None or overrides or out is not None:
-            raise CfsnnError("--resume", "continues a run with its own recipe in its own folder: drop RECIPE, --set and --out")
+            raise CfsnnError(
+                "--resume", "continues a run with its own recipe in its own folder: drop RECIPE, --set and --out"
+            )
         chosen = resume_recipe(resume)
         run_dir = resume
     else:
@@ -49,7 +64,9 @@ def train(
 
     stop = StopRequest()
     with TrainingDisplay() as display, stop_on_signals(stop, display.console.print):
-        result = run_training(chosen, run_dir, resume=resume is not None, data_root=data_root, reporter=display, stop=stop)
+        result = run_training(
+            chosen, run_dir, resume=resume is not None, data_root=data_root, reporter=display, stop=stop
+        )
 
     history = read_metrics(run_dir)
     training_plot(history, chosen.name, run_dir / "curves.png")

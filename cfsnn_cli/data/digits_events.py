@@ -10,6 +10,7 @@ Downsample/ToFrame path, cache and augmentations as the recorded datasets. Each 
 jitter is seeded by its split and index, so the events are the same on every run.
 """
 
+import itertools
 from typing import Annotated, Literal
 
 import numpy as np
@@ -45,7 +46,7 @@ def saccade_path(rng: np.random.Generator) -> np.ndarray:
     corners = np.array([[0.0, 0.0], [1.5, 1.5], [-1.5, 1.5], [0.0, 0.0]]) + rng.uniform(-0.4, 0.4, (4, 2))
     corners[-1] = corners[0]
     fractions = np.linspace(0, 1, STEPS_PER_SACCADE, endpoint=False)[:, None]
-    return np.concatenate([a + (b - a) * fractions for a, b in zip(corners[:-1], corners[1:], strict=True)] + [corners[-1:]])
+    return np.concatenate([a + (b - a) * fractions for a, b in itertools.pairwise(corners)] + [corners[-1:]])
 
 
 def emulate_events(digit: np.ndarray, seed: int, contrast: float) -> np.ndarray:

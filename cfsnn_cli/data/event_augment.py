@@ -45,7 +45,9 @@ def nda(frames: torch.Tensor) -> torch.Tensor:
     if choice == 0:
         return roll(frames, max(1, frames.shape[-1] // 8))
     angle, shear = (_uniform(-15, 15), 0.0) if choice == 1 else (0.0, math.degrees(_uniform(-0.3, 0.3)))
-    return F.affine(frames, angle=angle, translate=[0, 0], scale=1.0, shear=[shear, 0.0], interpolation=InterpolationMode.NEAREST)
+    return F.affine(
+        frames, angle=angle, translate=[0, 0], scale=1.0, shear=[shear, 0.0], interpolation=InterpolationMode.NEAREST
+    )
 
 
 def frame_augmentation(flip_lr: bool, roll_pixels: int, drop_probability: float, use_nda: bool):

@@ -87,29 +87,60 @@ def _check_ncaltech101(folder: Path, split: str, spec: EventDataset) -> None:
     classes_folder = folder / "Caltech101"
     classes = sorted(p.name for p in classes_folder.iterdir() if p.is_dir()) if classes_folder.is_dir() else []
     if len(classes) < 2:
-        raise _missing(classes_folder, spec, "is missing or holds fewer than two class folders (is Caltech101.zip still zipped?)")
+        raise _missing(
+            classes_folder, spec, "is missing or holds fewer than two class folders (is Caltech101.zip still zipped?)"
+        )
     _require_files(classes_folder, classes, "*.bin", spec)
 
 
 CAMERA_DATASETS = (
     EventDataset(
-        "nmnist", "NMNIST", (34, 34, 2), 34, "https://www.garrickorchard.com/datasets/n-mnist",
-        "Train/<digit>/*.bin and Test/<digit>/*.bin", True, _check_nmnist, True,
+        "nmnist",
+        "NMNIST",
+        (34, 34, 2),
+        34,
+        "https://www.garrickorchard.com/datasets/n-mnist",
+        "Train/<digit>/*.bin and Test/<digit>/*.bin",
+        True,
+        _check_nmnist,
+        True,
         class_names=lambda dataset: [str(digit) for digit in range(10)],
     ),
     EventDataset(
-        "dvs-gesture", "DVSGesture", (128, 128, 2), 128, "tonic's preprocessed DVS128 Gesture release (figshare 38022171, 38020584)",
-        "ibmGestureTrain/user<NN>_<lighting>/<label>.npy and ibmGestureTest/…", True, _check_dvs_gesture, True,
-        class_names=lambda dataset: list(dataset.classes), parallel_lists=("users", "lighting"),
+        "dvs-gesture",
+        "DVSGesture",
+        (128, 128, 2),
+        128,
+        "tonic's preprocessed DVS128 Gesture release (figshare 38022171, 38020584)",
+        "ibmGestureTrain/user<NN>_<lighting>/<label>.npy and ibmGestureTest/…",
+        True,
+        _check_dvs_gesture,
+        True,
+        class_names=lambda dataset: list(dataset.classes),
+        parallel_lists=("users", "lighting"),
     ),
     EventDataset(
-        "cifar10-dvs", "CIFAR10DVS", (128, 128, 2), 128, "tonic's AEDAT4 release of CIFAR10-DVS (Li et al. 2017; figshare 4724671 has the original)",
-        "<class>/*.aedat4 for the ten CIFAR-10 classes", False, _check_cifar10_dvs, False,
+        "cifar10-dvs",
+        "CIFAR10DVS",
+        (128, 128, 2),
+        128,
+        "tonic's AEDAT4 release of CIFAR10-DVS (Li et al. 2017; figshare 4724671 has the original)",
+        "<class>/*.aedat4 for the ten CIFAR-10 classes",
+        False,
+        _check_cifar10_dvs,
+        False,
         class_names=lambda dataset: CIFAR10_CLASSES,
     ),
     EventDataset(
-        "ncaltech101", "NCALTECH101", (240, 180, 2), 48, "https://www.garrickorchard.com/datasets/n-caltech101 (unzip Caltech101.zip inside the archive)",
-        "Caltech101/<class>/*.bin", False, _check_ncaltech101, False,
+        "ncaltech101",
+        "NCALTECH101",
+        (240, 180, 2),
+        48,
+        "https://www.garrickorchard.com/datasets/n-caltech101 (unzip Caltech101.zip inside the archive)",
+        "Caltech101/<class>/*.bin",
+        False,
+        _check_ncaltech101,
+        False,
         class_names=lambda dataset: sorted(set(dataset.targets)),  # tonic gives folder names
     ),
 )
@@ -117,23 +148,48 @@ CAMERA_DATASETS = (
 
 def check_layout(spec: EventDataset, root: str, split: str) -> None:
     """Check that the files tonic will read are there, before tonic (or a cache) is touched."""
-    require(bool(root), "root", f"{spec.kind} needs data.root, the folder that holds {spec.tonic_name}/ (or --data-root)")
+    require(
+        bool(root), "root", f"{spec.kind} needs data.root, the folder that holds {spec.tonic_name}/ (or --data-root)"
+    )
     folder = Path(root).expanduser() / spec.tonic_name
     if not folder.is_dir():
         raise _missing(folder, spec, "is missing")
     spec.check_files(folder, split, spec)
 
 
-def _camera_split(spec: EventDataset, split, augment, timesteps, root, download, frame_size, window_ms, flip, roll, drop, nda, cache, cache_dir, split_seed) -> DatasetSplit:
+def _camera_split(
+    spec: EventDataset,
+    split,
+    augment,
+    timesteps,
+    root,
+    download,
+    frame_size,
+    window_ms,
+    flip,
+    roll,
+    drop,
+    nda,
+    cache,
+    cache_dir,
+    split_seed,
+) -> DatasetSplit:
     augmentation = frame_augmentation(flip, roll, drop, nda) if augment else None
     if not download:
         check_layout(spec, root, split)
-    dataset = open_tonic(spec.tonic_name, root, download, **({"train": split == "train"} if spec.takes_train_flag else {}))
+    dataset = open_tonic(
+        spec.tonic_name, root, download, **({"train": split == "train"} if spec.takes_train_flag else {})
+    )
     sort_by_path(dataset, *spec.parallel_lists)
     class_names = spec.class_names(dataset)
     labels = [class_names.index(t) if isinstance(t, str) else int(t) for t in dataset.targets]
     indices = list(range(len(labels))) if spec.official_split else split_per_class(labels, split, split_seed)
-    settings = {"timesteps": timesteps, "frame_size": frame_size, "window_ms": window_ms, "sensor_size": spec.sensor_size}
+    settings = {
+        "timesteps": timesteps,
+        "frame_size": frame_size,
+        "window_ms": window_ms,
+        "sensor_size": spec.sensor_size,
+    }
     if not spec.official_split:
         settings["split_seed"] = split_seed
     return framed_split(
@@ -171,12 +227,30 @@ def _register_camera(spec: EventDataset):
         cache_dir: str = "",
         split_seed: NonNegativeInt = 0,
     ) -> DatasetSplit:
-        return _camera_split(spec, split, augment, timesteps, root, download, frame_size, window_ms, flip, roll, drop, nda, cache, cache_dir, split_seed)
+        return _camera_split(
+            spec,
+            split,
+            augment,
+            timesteps,
+            root,
+            download,
+            frame_size,
+            window_ms,
+            flip,
+            roll,
+            drop,
+            nda,
+            cache,
+            cache_dir,
+            split_seed,
+        )
 
     if spec.official_split:
         # The recipe options are the signature: a dataset with an official split takes no split_seed.
         signature = inspect.signature(build)
-        build.__signature__ = signature.replace(parameters=[p for name, p in signature.parameters.items() if name != "split_seed"])
+        build.__signature__ = signature.replace(
+            parameters=[p for name, p in signature.parameters.items() if name != "split_seed"]
+        )
     build.__name__ = build.__qualname__ = spec.kind.replace("-", "_")
     return DATASETS.register(spec.kind)(build)
 

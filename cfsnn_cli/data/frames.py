@@ -106,8 +106,9 @@ class FramedEvents(Dataset):
         return self.count
 
     def frames(self, index: int) -> np.ndarray:
-        make = lambda: self.to_frames(self.events_of(index))  # noqa: E731
-        return make() if self.cache is None else self.cache.get_or_make(self.identity_of(index), make)
+        if self.cache is None:
+            return self.to_frames(self.events_of(index))
+        return self.cache.get_or_make(self.identity_of(index), lambda: self.to_frames(self.events_of(index)))
 
     def __getitem__(self, index: int):
         x = torch.from_numpy(self.frames(index).astype(np.float32))
@@ -116,13 +117,17 @@ class FramedEvents(Dataset):
         return x, self.label_of(index)
 
 
-def event_framer(sensor_size: tuple[int, int, int], frame_size: tuple[int, int], timesteps: int, window_ms: float) -> Callable:
+def event_framer(
+    sensor_size: tuple[int, int, int], frame_size: tuple[int, int], timesteps: int, window_ms: float
+) -> Callable:
     """events → int16 frames [T, P, H, W] (or [T, P, W] without y), with tonic's transforms."""
     from tonic.transforms import Downsample, ToFrame
 
     width, height, polarities = sensor_size
     target = (frame_size[0], frame_size[1], polarities)
-    resize = Downsample(sensor_size=sensor_size, target_size=frame_size) if tuple(frame_size) != (width, height) else None
+    resize = (
+        Downsample(sensor_size=sensor_size, target_size=frame_size) if tuple(frame_size) != (width, height) else None
+    )
     to_frame = ToFrame(target, time_window=window_ms * 1000) if window_ms else ToFrame(target, n_time_bins=timesteps)
 
     def frames(events: np.ndarray) -> np.ndarray:
@@ -131,13 +136,20 @@ def event_framer(sensor_size: tuple[int, int, int], frame_size: tuple[int, int],
             inside &= events["y"] < height
         events = events[inside]
         if len(events) == 0:
-            empty_shape = (timesteps, polarities, frame_size[1], frame_size[0]) if "y" in events.dtype.names else (timesteps, polarities, frame_size[0])
+            empty_shape = (
+                (timesteps, polarities, frame_size[1], frame_size[0])
+                if "y" in events.dtype.names
+                else (timesteps, polarities, frame_size[0])
+            )
             return np.zeros(empty_shape, dtype=np.int16)
         if resize is not None:
             events = resize(events)
         frames = to_frame(events)
         if (frames < 0).any():  # tonic counts in int16: more than 32767 events in one pixel and bin wrap
-            raise CfsnnError("timesteps", "a frame bin overflowed tonic's 16-bit event counts; use more time steps or a shorter window_ms")
+            raise CfsnnError(
+                "timesteps",
+                "a frame bin overflowed tonic's 16-bit event counts; use more time steps or a shorter window_ms",
+            )
         return fixed_length(frames.astype(np.int16), timesteps)
 
     return frames
@@ -169,4 +181,10 @@ def framed_split(
         cache=frame_cache,
         augment=augment,
     )
-    return DatasetSplit(dataset=framed, num_classes=len(class_names), input_shape=input_shape, class_names=class_names, samples_are_sequences=True)
+    return DatasetSplit(
+        dataset=framed,
+        num_classes=len(class_names),
+        input_shape=input_shape,
+        class_names=class_names,
+        samples_are_sequences=True,
+    )

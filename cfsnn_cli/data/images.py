@@ -31,7 +31,9 @@ def _root(root: str, kind: str, expected: str) -> Path:
     return path
 
 
-def _cifar(kind: str, cls, folder: str, split, augment, root, download, crop_padding, flip, autoaugment, cutout) -> DatasetSplit:
+def _cifar(
+    kind: str, cls, folder: str, split, augment, root, download, crop_padding, flip, autoaugment, cutout
+) -> DatasetSplit:
     path = _root(root, kind, f"{folder}/") if not download else Path(root or ".").expanduser()
     mean, std = CIFAR_STATS[kind]
     transform = image_transform(
@@ -51,7 +53,9 @@ def _cifar(kind: str, cls, folder: str, split, augment, root, download, crop_pad
             f"{path / folder} is missing or does not match the official {kind} release ({error}); "
             f"get it from https://www.cs.toronto.edu/~kriz/cifar.html or set data.download = true",
         ) from None
-    return DatasetSplit(dataset=dataset, num_classes=len(dataset.classes), input_shape=(3, 32, 32), class_names=list(dataset.classes))
+    return DatasetSplit(
+        dataset=dataset, num_classes=len(dataset.classes), input_shape=(3, 32, 32), class_names=list(dataset.classes)
+    )
 
 
 def _register_cifar(kind: str, cls, folder: str):
@@ -88,7 +92,9 @@ def imagefolder(
     """ImageNet layout: root/train/<class>/<image> and root/val/<class>/<image> (the test split)."""
     base = _root(root, "imagefolder", "train/<class>/ and val/<class>/")
     folder = base / ("train" if split == "train" else "val")
-    require(folder.is_dir(), "root", f"{folder} is missing (ImageNet layout: {base}/train/<class>/…, {base}/val/<class>/…)")
+    require(
+        folder.is_dir(), "root", f"{folder} is missing (ImageNet layout: {base}/train/<class>/…, {base}/val/<class>/…)"
+    )
     transform = image_transform(
         train=augment,
         mean=IMAGENET_STATS[0],
@@ -104,6 +110,15 @@ def imagefolder(
     except (FileNotFoundError, RuntimeError) as error:
         raise CfsnnError("root", f"{folder}: {error}") from None
     if split == "test":
-        train_classes = sorted(p.name for p in (base / "train").iterdir() if p.is_dir()) if (base / "train").is_dir() else None
-        require(train_classes in (None, dataset.classes), "root", f"{folder} has other class folders than {base / 'train'}")
-    return DatasetSplit(dataset=dataset, num_classes=len(dataset.classes), input_shape=(3, image_size, image_size), class_names=list(dataset.classes))
+        train_classes = (
+            sorted(p.name for p in (base / "train").iterdir() if p.is_dir()) if (base / "train").is_dir() else None
+        )
+        require(
+            train_classes in (None, dataset.classes), "root", f"{folder} has other class folders than {base / 'train'}"
+        )
+    return DatasetSplit(
+        dataset=dataset,
+        num_classes=len(dataset.classes),
+        input_shape=(3, image_size, image_size),
+        class_names=list(dataset.classes),
+    )

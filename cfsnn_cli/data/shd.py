@@ -60,7 +60,10 @@ def shd(
 def _check_shd_file(file: Path) -> None:
     source = "https://zenkelab.org/datasets/ (shd_train.h5.zip, shd_test.h5.zip, unzipped)"
     if not file.is_file():
-        raise CfsnnError("root", f"{file} is missing; shd expects shd_train.h5 and shd_test.h5 under {file.parent} — get them from {source}")
+        raise CfsnnError(
+            "root",
+            f"{file} is missing; shd expects shd_train.h5 and shd_test.h5 under {file.parent} — get them from {source}",
+        )
     import h5py
 
     try:

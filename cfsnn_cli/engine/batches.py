@@ -30,7 +30,9 @@ class EpochBatches(Sampler[list]):
     With `seeded`, each entry is (index, sample seed): the seed of the sample's augmentation,
     fixed by its position in the epoch (see SeededSamples)."""
 
-    def __init__(self, size: int, batch_size: int, shuffle: bool, seed: int, epoch: int, start: int = 0, seeded: bool = False):
+    def __init__(
+        self, size: int, batch_size: int, shuffle: bool, seed: int, epoch: int, start: int = 0, seeded: bool = False
+    ):
         self.size = size
         self.batch_size = batch_size
         self.shuffle = shuffle

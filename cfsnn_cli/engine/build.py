@@ -20,7 +20,11 @@ from cfsnn_cli.surrogates import build_surrogate
 
 
 def build_split(
-    recipe: Recipe, split: Literal["train", "test"], data_root: str | None = None, timesteps: int | None = None, augment: bool | None = None
+    recipe: Recipe,
+    split: Literal["train", "test"],
+    data_root: str | None = None,
+    timesteps: int | None = None,
+    augment: bool | None = None,
 ) -> DatasetSplit:
     """`data_root` and `timesteps` override the recipe's (eval on another machine, or at another T).
     Augmentation is on for the training split unless `augment` says otherwise (evaluating it)."""
@@ -41,10 +45,14 @@ def build_split(
         raise error.within("data") from None
 
 
-def build_loader(recipe: Recipe, data: DatasetSplit, train: bool, epoch: int = 0, start: int = 0, timesteps: int | None = None) -> DataLoader:
+def build_loader(
+    recipe: Recipe, data: DatasetSplit, train: bool, epoch: int = 0, start: int = 0, timesteps: int | None = None
+) -> DataLoader:
     """Training batches are shuffled by (seed, epoch); evaluation batches keep the dataset order."""
     batch_size = recipe.data.batch_size if train else recipe.data.eval_batch_size
-    batches = EpochBatches(len(data.dataset), batch_size, shuffle=train, seed=recipe.seed, epoch=epoch, start=start, seeded=train)
+    batches = EpochBatches(
+        len(data.dataset), batch_size, shuffle=train, seed=recipe.seed, epoch=epoch, start=start, seeded=train
+    )
     workers = recipe.data.workers
     return DataLoader(
         SeededSamples(data.dataset) if train else data.dataset,
@@ -62,7 +70,9 @@ def neuron_factory(recipe: Recipe):
     """A fresh neuron layer per call, each with its own surrogate and parameters."""
 
     def neuron() -> nn.Module:
-        surrogate = build_surrogate(recipe.surrogate.kind, timesteps=recipe.data.timesteps, **recipe.surrogate.options())
+        surrogate = build_surrogate(
+            recipe.surrogate.kind, timesteps=recipe.data.timesteps, **recipe.surrogate.options()
+        )
         return build_neuron(recipe.neuron.kind, surrogate=surrogate, **recipe.neuron.options())
 
     return neuron
@@ -71,14 +81,19 @@ def neuron_factory(recipe: Recipe):
 def build_model(recipe: Recipe, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
     try:
         return MODELS.get(recipe.model.kind)(
-            input_shape=tuple(input_shape), num_classes=num_classes, neuron=neuron_factory(recipe), **recipe.model.options()
+            input_shape=tuple(input_shape),
+            num_classes=num_classes,
+            neuron=neuron_factory(recipe),
+            **recipe.model.options(),
         )
     except CfsnnError as error:
         raise error.within("model") from None
 
 
 def build_objective(recipe: Recipe) -> Objective:
-    return Objective(recipe.loss.kind, balance=recipe.loss.balance, granularity=recipe.loss.granularity, **recipe.loss.options())
+    return Objective(
+        recipe.loss.kind, balance=recipe.loss.balance, granularity=recipe.loss.granularity, **recipe.loss.options()
+    )
 
 
 def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
@@ -106,7 +121,9 @@ def pick_device(recipe: Recipe) -> torch.device:
         raise CfsnnError("train.device", f"{wanted} was asked for but torch sees no CUDA device")
     device = torch.device(wanted)
     if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise CfsnnError("train.device", f"{wanted} was asked for but torch sees {torch.cuda.device_count()} CUDA device(s)")
+        raise CfsnnError(
+            "train.device", f"{wanted} was asked for but torch sees {torch.cuda.device_count()} CUDA device(s)"
+        )
     return device
 
 

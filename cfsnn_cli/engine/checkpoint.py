@@ -83,7 +83,15 @@ def _read_safetensors(path: Path, what: str, tensors: bool = True) -> tuple[dict
     return contents, metadata
 
 
-def save_model(path: Path, model: nn.Module, recipe: Recipe, position: "TrainingPosition", metrics: dict[str, Any], input_shape, class_names) -> None:
+def save_model(
+    path: Path,
+    model: nn.Module,
+    recipe: Recipe,
+    position: "TrainingPosition",
+    metrics: dict[str, Any],
+    input_shape,
+    class_names,
+) -> None:
     metadata = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -112,7 +120,9 @@ def load_model_checkpoint(path: Path, what: str = "--ckpt") -> ModelCheckpoint:
     if metadata.get("format") != FORMAT:
         raise CfsnnError(what, f"{path} was not written by cfsnn (its metadata carry no recipe)")
     if metadata.get("format_version") != FORMAT_VERSION:
-        raise CfsnnError(what, f"{path} has checkpoint format {metadata.get('format_version')}, this cfsnn reads {FORMAT_VERSION}")
+        raise CfsnnError(
+            what, f"{path} has checkpoint format {metadata.get('format_version')}, this cfsnn reads {FORMAT_VERSION}"
+        )
     try:
         recipe = recipe_from_json(metadata["recipe"], f"{path} (stored recipe)")
         return ModelCheckpoint(
@@ -135,7 +145,9 @@ def load_weights(model: nn.Module, checkpoint: ModelCheckpoint) -> None:
         model.load_state_dict(checkpoint.weights, strict=True)
     except RuntimeError as error:
         details = " ".join(str(error).split())
-        raise CfsnnError("--ckpt", f"{checkpoint.path}: the weights do not fit the model its recipe builds: {details}") from None
+        raise CfsnnError(
+            "--ckpt", f"{checkpoint.path}: the weights do not fit the model its recipe builds: {details}"
+        ) from None
 
 
 # -- training state ----------------------------------------------------------------------------
@@ -153,7 +165,9 @@ class TrainingState:
     optimizer: dict[str, Any]
 
 
-def save_training_state(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, recipe: Recipe, position: TrainingPosition) -> None:
+def save_training_state(
+    path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, recipe: Recipe, position: TrainingPosition
+) -> None:
     state = optimizer.state_dict()
     tensors: dict[str, torch.Tensor] = {f"model.{name}": tensor for name, tensor in model.state_dict().items()}
     tensors["rng.torch"] = torch.get_rng_state()
@@ -204,12 +218,17 @@ def resume_recipe(run_dir: Path) -> Recipe:
     return recipe_from_json(metadata["recipe"], f"{path} (stored recipe)")
 
 
-def restore_training_state(state: TrainingState, model: nn.Module, optimizer: torch.optim.Optimizer) -> TrainingPosition:
+def restore_training_state(
+    state: TrainingState, model: nn.Module, optimizer: torch.optim.Optimizer
+) -> TrainingPosition:
     weights = {name[len("model.") :]: tensor for name, tensor in state.tensors.items() if name.startswith("model.")}
     try:
         model.load_state_dict(weights, strict=True)
     except RuntimeError as error:
-        raise CfsnnError("--resume", f"{state.path}: the weights do not fit the model its recipe builds: {' '.join(str(error).split())}") from None
+        raise CfsnnError(
+            "--resume",
+            f"{state.path}: the weights do not fit the model its recipe builds: {' '.join(str(error).split())}",
+        ) from None
     saved: dict[int, dict[str, Any]] = {}
     for name, tensor in state.tensors.items():
         if name.startswith("optimizer."):
@@ -222,7 +241,9 @@ def restore_training_state(state: TrainingState, model: nn.Module, optimizer: to
     except (ValueError, KeyError) as error:
         raise CfsnnError("--resume", f"{state.path}: the optimiser state does not fit the model ({error})") from None
     torch.set_rng_state(state.tensors["rng.torch"])
-    cuda_states = [state.tensors[f"rng.cuda.{i}"] for i in range(torch.cuda.device_count()) if f"rng.cuda.{i}" in state.tensors]
+    cuda_states = [
+        state.tensors[f"rng.cuda.{i}"] for i in range(torch.cuda.device_count()) if f"rng.cuda.{i}" in state.tensors
+    ]
     if cuda_states:
         torch.cuda.set_rng_state_all(cuda_states)
     return state.position

@@ -25,7 +25,15 @@ class Evaluation:
         return asdict(self)
 
 
-def evaluate(model: nn.Module, loader: DataLoader, task_loss: nn.Module, device: torch.device, autocast, class_names: list[str], reporter: Reporter | None = None) -> Evaluation:
+def evaluate(
+    model: nn.Module,
+    loader: DataLoader,
+    task_loss: nn.Module,
+    device: torch.device,
+    autocast,
+    class_names: list[str],
+    reporter: Reporter | None = None,
+) -> Evaluation:
     reporter = reporter or Reporter()
     classes = len(class_names)
     samples, loss_sum, top1, top5 = 0, 0.0, 0, 0
@@ -67,7 +75,14 @@ def evaluate(model: nn.Module, loader: DataLoader, task_loss: nn.Module, device:
     )
 
 
-def evaluate_checkpoint(path, *, data_root: str | None = None, split: str = "test", timesteps: int | None = None, reporter: Reporter | None = None):
+def evaluate_checkpoint(
+    path,
+    *,
+    data_root: str | None = None,
+    split: str = "test",
+    timesteps: int | None = None,
+    reporter: Reporter | None = None,
+):
     """Rebuild the model from the recipe inside a checkpoint, load its weights, evaluate a split."""
     checkpoint = load_model_checkpoint(path)
     recipe = checkpoint.recipe
@@ -76,7 +91,9 @@ def evaluate_checkpoint(path, *, data_root: str | None = None, split: str = "tes
     data = build_split(recipe, split, data_root, timesteps, augment=False)
     if data.num_classes != checkpoint.num_classes:
         field = "--data-root" if data_root is not None else "data.root"
-        raise CfsnnError(field, f"the data has {data.num_classes} classes but the checkpoint was trained on {checkpoint.num_classes}")
+        raise CfsnnError(
+            field, f"the data has {data.num_classes} classes but the checkpoint was trained on {checkpoint.num_classes}"
+        )
     model = build_model(recipe, checkpoint.input_shape, checkpoint.num_classes)
     load_weights(model, checkpoint)
     model.to(device)

@@ -13,7 +13,15 @@ from typing import Any
 import torch
 
 from cfsnn_cli.atomic import atomic_write_text
-from cfsnn_cli.engine.build import autocast, build_loader, build_model, build_objective, build_optimizer, build_split, pick_device
+from cfsnn_cli.engine.build import (
+    autocast,
+    build_loader,
+    build_model,
+    build_objective,
+    build_optimizer,
+    build_split,
+    pick_device,
+)
 from cfsnn_cli.engine.checkpoint import (
     BEST_FILE,
     MODEL_FILE,
@@ -58,7 +66,10 @@ class StopRequest:
 class TrainingInterrupted(Exception):
     def __init__(self, run_dir: Path, position: TrainingPosition, reason: str):
         self.run_dir, self.position, self.reason = run_dir, position, reason
-        super().__init__(f"{reason}: stopped at epoch {position.epoch + 1}, step {position.next_step}; resumable checkpoint in {run_dir}")
+        super().__init__(
+            f"{reason}: stopped at epoch {position.epoch + 1}, step {position.next_step}; "
+            f"resumable checkpoint in {run_dir}"
+        )
 
 
 class InterruptedBeforeTraining(Exception):
@@ -69,7 +80,9 @@ class InterruptedBeforeTraining(Exception):
 
 class TrainingDiverged(Exception):
     def __init__(self, epoch: int, step: int, value: float, kept: Path | None):
-        kept_note = f"the last good checkpoint is kept in {kept}" if kept else "no epoch had finished, so nothing was kept"
+        kept_note = (
+            f"the last good checkpoint is kept in {kept}" if kept else "no epoch had finished, so nothing was kept"
+        )
         super().__init__(f"the loss became {value} at epoch {epoch}, step {step}; {kept_note}")
 
 
@@ -90,7 +103,9 @@ def _prepare_new_run(run_dir: Path, recipe: Recipe) -> None:
     if run_dir.exists() and not run_dir.is_dir():
         raise CfsnnError("--out", f"{run_dir} is a file, not a folder")
     if run_dir.exists() and any(run_dir.iterdir()):
-        raise CfsnnError("--out", f"{run_dir} already holds files; pick another folder, or continue that run with --resume {run_dir}")
+        raise CfsnnError(
+            "--out", f"{run_dir} already holds files; pick another folder, or continue that run with --resume {run_dir}"
+        )
     created = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
     try:
@@ -166,7 +181,9 @@ def train(
             model.train()
             for step, (x_seq, labels) in enumerate(loader, start=position.next_step + 1):
                 step_started = time.perf_counter()
-                lr = learning_rate(recipe.schedule, recipe.optim.lr, position.global_step, steps_per_epoch, recipe.train.epochs)
+                lr = learning_rate(
+                    recipe.schedule, recipe.optim.lr, position.global_step, steps_per_epoch, recipe.train.epochs
+                )
                 for group in optimizer.param_groups:
                     group["lr"] = lr
                 x_seq, labels = x_seq.to(device), labels.to(device)
@@ -190,18 +207,29 @@ def train(
                     next_step=step,
                     global_step=position.global_step + 1,
                     loss_sum=position.loss_sum + loss * batch,
-                    balance_sum=position.balance_sum + (parts.balance.item() * batch if parts.balance is not None else 0.0),
+                    balance_sum=position.balance_sum
+                    + (parts.balance.item() * batch if parts.balance is not None else 0.0),
                     correct=position.correct + correct,
                     samples=position.samples + batch,
                 )
                 reporter.step_finished(
-                    StepFinished(epoch + 1, step, steps_per_epoch, loss, correct / batch, lr, batch / (time.perf_counter() - step_started))
+                    StepFinished(
+                        epoch + 1,
+                        step,
+                        steps_per_epoch,
+                        loss,
+                        correct / batch,
+                        lr,
+                        batch / (time.perf_counter() - step_started),
+                    )
                 )
                 if stop.reason is not None and step < steps_per_epoch:
                     save_state(position)  # model.safetensors keeps the last finished epoch
                     raise TrainingInterrupted(run_dir, position, stop.reason)
 
-            evaluation = evaluate(model, test_loader, objective.task, device, precision, test_data.class_names, reporter)
+            evaluation = evaluate(
+                model, test_loader, objective.task, device, precision, test_data.class_names, reporter
+            )
             seconds = time.perf_counter() - started
             metrics = {
                 "epoch": epoch + 1,
@@ -228,8 +256,24 @@ def train(
             with stop.shielded():
                 atomic_write_text(run_dir / METRICS_FILE, "".join(json.dumps(m) + "\n" for m in history))
                 if is_best:
-                    save_model(run_dir / BEST_FILE, model, recipe, position, metrics, train_data.input_shape, train_data.class_names)
-                save_model(run_dir / MODEL_FILE, model, recipe, position, metrics, train_data.input_shape, train_data.class_names)
+                    save_model(
+                        run_dir / BEST_FILE,
+                        model,
+                        recipe,
+                        position,
+                        metrics,
+                        train_data.input_shape,
+                        train_data.class_names,
+                    )
+                save_model(
+                    run_dir / MODEL_FILE,
+                    model,
+                    recipe,
+                    position,
+                    metrics,
+                    train_data.input_shape,
+                    train_data.class_names,
+                )
             save_state(position)
             reporter.epoch_finished(EpochFinished(metrics, is_best))
             if stop.reason is not None and epoch + 1 < recipe.train.epochs:

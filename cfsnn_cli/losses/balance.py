@@ -22,7 +22,9 @@ Granularity = Literal["layer", "channel"]
 
 def check_granularity(granularity: str) -> None:
     choices = get_args(Granularity)
-    require(granularity in choices, "granularity", f"must be one of {', '.join(map(repr, choices))} (got {granularity!r})")
+    require(
+        granularity in choices, "granularity", f"must be one of {', '.join(map(repr, choices))} (got {granularity!r})"
+    )
 
 
 def layer_imbalance(seen: LayerObservation, granularity: Granularity, eps: float) -> torch.Tensor:

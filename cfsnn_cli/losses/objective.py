@@ -43,6 +43,8 @@ class Objective(nn.Module):
         task = self.task(logits_seq, targets)
         if not self.needs_observations:
             return LossParts(total=task, task=task, balance=None)
-        require(seen is not None, "balance", "balance > 0 needs the forward pass run inside cfsnn_cli.neurons.observe()")
+        require(
+            seen is not None, "balance", "balance > 0 needs the forward pass run inside cfsnn_cli.neurons.observe()"
+        )
         pn = balance_loss(seen.layers, self.granularity, self.eps)
         return LossParts(total=task + self.balance * pn, task=task, balance=pn)

@@ -75,7 +75,9 @@ class BasicBlock(nn.Module):
         return self.out_neuron(y + self.shortcut(x_seq))
 
 
-def residual_stages(in_channels: int, widths: list[int], depths: list[int], strides: list[int], neuron: NeuronFactory, wiring: str) -> nn.Sequential:
+def residual_stages(
+    in_channels: int, widths: list[int], depths: list[int], strides: list[int], neuron: NeuronFactory, wiring: str
+) -> nn.Sequential:
     blocks = []
     for width, depth, stride in zip(widths, depths, strides, strict=True):
         for index in range(depth):

@@ -24,7 +24,9 @@ def resnet19(input_shape: tuple[int, ...], num_classes: int, neuron: NeuronFacto
 
 
 @MODELS.register("resnet20")
-def resnet20(input_shape: tuple[int, ...], num_classes: int, neuron: NeuronFactory, width: PositiveInt = 16) -> nn.Module:
+def resnet20(
+    input_shape: tuple[int, ...], num_classes: int, neuron: NeuronFactory, width: PositiveInt = 16
+) -> nn.Module:
     """The CIFAR ResNet-20 of He et al.: a `width`-channel stem, three stages of three blocks
     (width, 2·width, 4·width), global pooling, one linear readout."""
     stem = nn.Sequential(conv_bn(_image_channels(input_shape), width), neuron())

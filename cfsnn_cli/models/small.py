@@ -39,14 +39,18 @@ def convnet(
     input_shape: tuple[int, ...],
     num_classes: int,
     neuron: NeuronFactory,
-    channels: Widths = [32, 64],  # noqa: B006
+    channels: Widths = [32, 64],  # noqa: B006 (read, never mutated)
     hidden: PositiveInt = 128,
     dropout: Probability = 0.0,
 ) -> nn.Module:
     """(conv3×3 → BN → SN → avgpool 2) per width → Linear → SN → Linear readout."""
     require(len(input_shape) == 3, "kind", f"convnet needs image input [C, H, W] (got {input_shape})")
     in_channels, height, width = input_shape
-    require(min(height, width) >= 2 ** len(channels), "channels", f"{len(channels)} pooling stages need inputs of at least {2 ** len(channels)} pixels")
+    require(
+        min(height, width) >= 2 ** len(channels),
+        "channels",
+        f"{len(channels)} pooling stages need inputs of at least {2 ** len(channels)} pixels",
+    )
     layers: list[nn.Module] = []
     for out in channels:
         layers += [conv_bn(in_channels, out), neuron(), TimeFolded(nn.AvgPool2d(2))]

@@ -3,14 +3,23 @@
 from torch import nn
 
 from cfsnn_cli.errors import require
-from cfsnn_cli.models.blocks import NeuronFactory, SequenceDropout, SpikingClassifier, TimeFolded, conv_bn, flatten_to_linear
+from cfsnn_cli.models.blocks import (
+    NeuronFactory,
+    SequenceDropout,
+    SpikingClassifier,
+    TimeFolded,
+    conv_bn,
+    flatten_to_linear,
+)
 from cfsnn_cli.models.registry import MODELS
 from cfsnn_cli.options import Probability
 
 POOL = "pool"
 
 
-def _features(in_channels: int, plan: list, neuron: NeuronFactory, pool: type[nn.Module]) -> tuple[nn.Sequential, int, int]:
+def _features(
+    in_channels: int, plan: list, neuron: NeuronFactory, pool: type[nn.Module]
+) -> tuple[nn.Sequential, int, int]:
     layers: list[nn.Module] = []
     pools = 0
     for entry in plan:
@@ -26,7 +35,9 @@ def _features(in_channels: int, plan: list, neuron: NeuronFactory, pool: type[nn
 def _event_frames(input_shape, pools: int) -> tuple[int, int, int]:
     require(len(input_shape) == 3, "kind", f"VGG networks need frames [C, H, W] (got {input_shape})")
     channels, height, width = input_shape
-    require(min(height, width) >= 2**pools, "kind", f"needs frames of at least {2**pools} pixels (got {height}×{width})")
+    require(
+        min(height, width) >= 2**pools, "kind", f"needs frames of at least {2**pools} pixels (got {height}×{width})"
+    )
     return channels, height, width
 
 
@@ -35,7 +46,9 @@ VGGSNN_PLAN = [64, 128, POOL, 256, 256, POOL, 512, 512, POOL, 512, 512, POOL]
 
 
 @MODELS.register("vgg11")
-def vgg11(input_shape: tuple[int, ...], num_classes: int, neuron: NeuronFactory, dropout: Probability = 0.0) -> nn.Module:
+def vgg11(
+    input_shape: tuple[int, ...], num_classes: int, neuron: NeuronFactory, dropout: Probability = 0.0
+) -> nn.Module:
     """VGG-11 with BN and max pooling, global average pooling and a linear readout."""
     channels, _, _ = _event_frames(input_shape, 5)
     features, width, _ = _features(channels, VGG11_PLAN, neuron, nn.MaxPool2d)

@@ -40,7 +40,9 @@ class SpikingNeuron(nn.Module):
         require(not (learn_tau and (tau == 1 or math.isinf(tau))), "tau", f"learn_tau needs 1 < tau < inf (got {tau})")
         require(0 < threshold < math.inf, "threshold", f"must be > 0 and finite (got {threshold})")
         require(isinstance(levels, int) and levels >= 1, "levels", f"must be an integer >= 1 (got {levels})")
-        require(not (hard_reset and (levels > 1 or bipolar)), "reset", "a hard reset needs levels = 1 and bipolar = false")
+        require(
+            not (hard_reset and (levels > 1 or bipolar)), "reset", "a hard reset needs levels = 1 and bipolar = false"
+        )
         beta = 1.0 - 1.0 / tau
         if learn_tau:
             # Stored raw as PLIF does: β = sigmoid(w) stays in (0, 1) whatever the optimiser does.
@@ -101,4 +103,7 @@ class SpikingNeuron(nn.Module):
         theta = "learnable" if hasattr(self, "raw_threshold") else f"{self.threshold:g}"
         r = self.rule
         reset = f"hard to {r.v_reset:g}" if r.hard_reset else "soft"
-        return f"beta={beta}, threshold={theta}, levels={r.levels}, bipolar={r.bipolar}, reset={reset}, detach_reset={r.detach_reset}"
+        return (
+            f"beta={beta}, threshold={theta}, levels={r.levels}, bipolar={r.bipolar}, reset={reset}, "
+            f"detach_reset={r.detach_reset}"
+        )

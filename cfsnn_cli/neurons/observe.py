@@ -39,9 +39,9 @@ _current: ContextVar[Observations | None] = ContextVar("cfsnn_observations", def
 def observe() -> Iterator[Observations]:
     """Record every neuron layer that runs inside the block::
 
-        with observe() as seen:
-            logits = model(x_seq)
-        loss = objective(logits, y, seen)
+    with observe() as seen:
+        logits = model(x_seq)
+    loss = objective(logits, y, seen)
     """
     seen = Observations()
     token = _current.set(seen)

@@ -39,9 +39,17 @@ class Surrogate(nn.Module):
         alpha = self.default_alpha if alpha is None else float(alpha)
         require(alpha_min >= 0, "alpha_min", f"must be >= 0 (got {alpha_min})")
         require(alpha > alpha_min, "alpha", f"must be > alpha_min = {alpha_min} (got {alpha})")
-        require(learnable in LEARNABLE_MODES, "learnable", f"must be one of {', '.join(LEARNABLE_MODES)} (got {learnable!r})")
+        require(
+            learnable in LEARNABLE_MODES,
+            "learnable",
+            f"must be one of {', '.join(LEARNABLE_MODES)} (got {learnable!r})",
+        )
         if learnable == "timestep":
-            require(timesteps is not None and timesteps >= 1, "timesteps", "learnable = 'timestep' needs the number of time steps T >= 1")
+            require(
+                timesteps is not None and timesteps >= 1,
+                "timesteps",
+                "learnable = 'timestep' needs the number of time steps T >= 1",
+            )
         self.alpha = alpha
         self.alpha_min = float(alpha_min)
         self.learnable = learnable
@@ -100,7 +108,9 @@ class Surrogate(nn.Module):
             total = total + sign * self.primitive(alpha * u)
         return total
 
-    def count_vjp(self, grad_n, h, threshold, alpha, levels: int, bipolar: bool, need_threshold: bool, need_alpha: bool):
+    def count_vjp(
+        self, grad_n, h, threshold, alpha, levels: int, bipolar: bool, need_threshold: bool, need_alpha: bool
+    ):
         """Push dL/dN back through the smooth count: (dL/dH, dL/dθ, dL/dα), the last two 0-d or None.
 
         With z = α·u and F' = derivative(z), a crossing u = ±H − kθ that enters N with sign s

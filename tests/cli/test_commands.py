@@ -28,7 +28,14 @@ def trained(tmp_path_factory):
 def test_train_reports_epochs_and_writes_the_run_folder(trained):
     out, result = trained
     assert "epoch   2/2" in result.stdout and "final test accuracy" in result.stdout
-    assert {"model.safetensors", "best.safetensors", "state.safetensors", "recipe.toml", "metrics.jsonl", "curves.png"} <= {p.name for p in out.iterdir()}
+    assert {
+        "model.safetensors",
+        "best.safetensors",
+        "state.safetensors",
+        "recipe.toml",
+        "metrics.jsonl",
+        "curves.png",
+    } <= {p.name for p in out.iterdir()}
     assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -65,7 +72,10 @@ def test_recipes_list_show_check(tmp_path):
     checked = run("recipes", "check", good, bad)
     assert checked.exit_code == 2
     assert f"ok: {good}" in checked.stdout
-    assert checked.stderr.strip() == f"cfsnn: error: {bad}: neuron.tau: must be >= 1 (got 0.0); tau = inf gives an integrate-and-fire neuron"
+    assert (
+        checked.stderr.strip()
+        == f"cfsnn: error: {bad}: neuron.tau: must be >= 1 (got 0.0); tau = inf gives an integrate-and-fire neuron"
+    )
 
 
 def _bad_recipe(tmp_path, text):
@@ -75,24 +85,40 @@ def _bad_recipe(tmp_path, text):
 
 
 def _cifar_without_data(tmp_path):
-    return _bad_recipe(tmp_path, f'name = "c"\n[data]\nkind = "cifar10"\nroot = "{tmp_path / "nowhere"}"\n[model]\nkind = "resnet20"\n')
+    return _bad_recipe(
+        tmp_path, f'name = "c"\n[data]\nkind = "cifar10"\nroot = "{tmp_path / "nowhere"}"\n[model]\nkind = "resnet20"\n'
+    )
 
 
 def _cifar_with_fake_files(tmp_path):
     write_cifar10(tmp_path / "cifar")
-    return _bad_recipe(tmp_path, f'name = "c"\n[data]\nkind = "cifar10"\nroot = "{tmp_path / "cifar"}"\n[model]\nkind = "resnet20"\n')
+    return _bad_recipe(
+        tmp_path, f'name = "c"\n[data]\nkind = "cifar10"\nroot = "{tmp_path / "cifar"}"\n[model]\nkind = "resnet20"\n'
+    )
 
 
 BAD_TRAIN_INPUTS = {
     "unknown key": (lambda p: _bad_recipe(p, 'name = "x"\n[train]\nepoch = 3\n'), "train.epoch: unknown option"),
-    "wrong type": (lambda p: _bad_recipe(p, 'name = "x"\n[optim]\nlr = "fast"\n'), "optim.lr: input should be a valid number"),
-    "out of range": (lambda p: _bad_recipe(p, 'name = "x"\n[neuron]\nlevels = 0\n'), "neuron.levels: must be an integer >= 1"),
-    "unknown kind": (lambda p: _bad_recipe(p, 'name = "x"\n[model]\nkind = "gpt"\n'), "model.kind: unknown model 'gpt'"),
+    "wrong type": (
+        lambda p: _bad_recipe(p, 'name = "x"\n[optim]\nlr = "fast"\n'),
+        "optim.lr: input should be a valid number",
+    ),
+    "out of range": (
+        lambda p: _bad_recipe(p, 'name = "x"\n[neuron]\nlevels = 0\n'),
+        "neuron.levels: must be an integer >= 1",
+    ),
+    "unknown kind": (
+        lambda p: _bad_recipe(p, 'name = "x"\n[model]\nkind = "gpt"\n'),
+        "model.kind: unknown model 'gpt'",
+    ),
     "missing recipe": (lambda p: [p / "absent.toml"], "recipe: no file"),
     "toml syntax": (lambda p: _bad_recipe(p, 'name = "x"\n[train\n'), "toml: syntax error"),
     "missing dataset root": (_cifar_without_data, "data.root: "),
     "dataset not the release": (_cifar_with_fake_files, "does not match the official cifar10 release"),
-    "bad override": (lambda p: ["quickstart", "--set", "train.epochs=-1"], "train.epochs: input should be greater than or equal to 1"),
+    "bad override": (
+        lambda p: ["quickstart", "--set", "train.epochs=-1"],
+        "train.epochs: input should be greater than or equal to 1",
+    ),
 }
 
 
@@ -148,7 +174,18 @@ def test_missing_or_partial_event_data_is_one_line_exit_2_with_nothing_left(tmp_
         for file in (tmp_path / "data" / "NMNIST" / "Test" / "3").iterdir():
             file.unlink()
     out, cache = tmp_path / "run", tmp_path / "cache"
-    result = run("train", "nmnist", "--set", f"data.root='{tmp_path / 'data'}'", "--set", f"data.cache_dir='{cache}'", "--set", "data.workers=0", "--out", out)
+    result = run(
+        "train",
+        "nmnist",
+        "--set",
+        f"data.root='{tmp_path / 'data'}'",
+        "--set",
+        f"data.cache_dir='{cache}'",
+        "--set",
+        "data.workers=0",
+        "--out",
+        out,
+    )
     assert result.exit_code == 2
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("cfsnn: error: data.root: ") and str(tmp_path / "data" / "NMNIST") in line

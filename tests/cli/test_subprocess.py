@@ -31,7 +31,9 @@ def test_quickstart_reaches_95_percent_and_eval_agrees(tmp_path):
     assert final["test_accuracy"] >= 0.95
     assert seconds < 120
     report = tmp_path / "eval.json"
-    evaluated = subprocess.run([CFSNN, "eval", "--ckpt", str(out), "--json", str(report)], capture_output=True, text=True, env=ENV, timeout=120)
+    evaluated = subprocess.run(
+        [CFSNN, "eval", "--ckpt", str(out), "--json", str(report)], capture_output=True, text=True, env=ENV, timeout=120
+    )
     assert evaluated.returncode == 0, evaluated.stderr
     assert json.loads(report.read_text())["top1"] == final["test_accuracy"]
     print(f"quickstart: test accuracy {final['test_accuracy']:.4f} in {seconds:.1f}s")
@@ -56,9 +58,13 @@ def test_ctrl_c_saves_a_resumable_run_that_finishes(tmp_path):
     assert "Traceback" not in stderr and f"--resume {out}" in stderr
     epochs_done = len((out / "metrics.jsonl").read_text().splitlines())
     assert 1 <= epochs_done < 40
-    resumed = subprocess.run([CFSNN, "train", "--resume", str(out)], capture_output=True, text=True, env=ENV, timeout=300)
+    resumed = subprocess.run(
+        [CFSNN, "train", "--resume", str(out)], capture_output=True, text=True, env=ENV, timeout=300
+    )
     assert resumed.returncode == 0, resumed.stderr
-    assert [json.loads(line)["epoch"] for line in (out / "metrics.jsonl").read_text().splitlines()] == list(range(1, 41))
+    assert [json.loads(line)["epoch"] for line in (out / "metrics.jsonl").read_text().splitlines()] == list(
+        range(1, 41)
+    )
 
 
 def test_sigterm_also_saves_a_resumable_checkpoint(tmp_path):

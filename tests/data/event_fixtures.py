@@ -46,7 +46,9 @@ def write_nmnist(root: Path, per_class: int = 2, events: int = 400, seed: int = 
     return root
 
 
-def write_ncaltech101(root: Path, classes=("Faces_easy", "airplanes", "watch"), per_class: int = 10, events: int = 500, seed: int = 0) -> Path:
+def write_ncaltech101(
+    root: Path, classes=("Faces_easy", "airplanes", "watch"), per_class: int = 10, events: int = 500, seed: int = 0
+) -> Path:
     rng = np.random.default_rng(seed)
     for name in classes:
         folder = root / "NCALTECH101" / "Caltech101" / name
@@ -120,11 +122,15 @@ def write_cifar10_dvs(root: Path, per_class: int = 10, events: int = 500, seed: 
         folder = root / "CIFAR10DVS" / name
         folder.mkdir(parents=True)
         for index in range(per_class):
-            (folder / f"cifar10_{name}_{index}.aedat4").write_bytes(aedat4_bytes(*random_events(rng, events, 128, 128, 1_300_000)))
+            (folder / f"cifar10_{name}_{index}.aedat4").write_bytes(
+                aedat4_bytes(*random_events(rng, events, 128, 128, 1_300_000))
+            )
     return root
 
 
-SHD_KEYS = [f"{word}" for word in ("zero one two three four five six seven eight nine null eins zwei drei vier fuenf sechs sieben acht neun".split())]
+SHD_KEYS = (
+    "zero one two three four five six seven eight nine null eins zwei drei vier fuenf sechs sieben acht neun"
+).split()
 
 
 def write_shd(root: Path, per_split: int = 6, spikes: int = 300, seed: int = 0) -> Path:

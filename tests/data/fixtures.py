@@ -25,7 +25,9 @@ def write_cifar10(root: Path, per_batch: int = 4, seed: int = 0) -> Path:
         with open(folder / name, "wb") as handle:
             pickle.dump(batch, handle, protocol=2)
     with open(folder / "batches.meta", "wb") as handle:
-        pickle.dump({"label_names": CIFAR10_CLASSES, "num_cases_per_batch": per_batch, "num_vis": 3072}, handle, protocol=2)
+        pickle.dump(
+            {"label_names": CIFAR10_CLASSES, "num_cases_per_batch": per_batch, "num_vis": 3072}, handle, protocol=2
+        )
     return root
 
 

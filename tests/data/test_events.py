@@ -33,7 +33,14 @@ DATASETS_ON_DISK = {
 
 
 def load(kind, root, split, **options):
-    return DATASETS.get(kind)(split, augment=split == "train", timesteps=options.pop("timesteps", T), root=str(root), cache_dir=str(root / "cache"), **options)
+    return DATASETS.get(kind)(
+        split,
+        augment=split == "train",
+        timesteps=options.pop("timesteps", T),
+        root=str(root),
+        cache_dir=str(root / "cache"),
+        **options,
+    )
 
 
 @pytest.mark.parametrize("kind", list(DATASETS_ON_DISK))
@@ -122,10 +129,26 @@ def _remove(path):
 
 
 PARTIAL = {
-    "nmnist": (write_nmnist, lambda root: _remove(root / "NMNIST" / "Train" / "7"), "NMNIST/Train is partial: no *.bin files for 7"),
-    "dvs-gesture": (write_dvs_gesture, lambda root: _remove(root / "DVSGesture" / "ibmGestureTrain"), "ibmGestureTrain is missing"),
-    "cifar10-dvs": (write_cifar10_dvs, lambda root: _remove(root / "CIFAR10DVS" / "frog"), "CIFAR10DVS is partial: no *.aedat4 files for frog"),
-    "ncaltech101": (write_ncaltech101, lambda root: _remove(root / "NCALTECH101" / "Caltech101"), "Caltech101 is missing"),
+    "nmnist": (
+        write_nmnist,
+        lambda root: _remove(root / "NMNIST" / "Train" / "7"),
+        "NMNIST/Train is partial: no *.bin files for 7",
+    ),
+    "dvs-gesture": (
+        write_dvs_gesture,
+        lambda root: _remove(root / "DVSGesture" / "ibmGestureTrain"),
+        "ibmGestureTrain is missing",
+    ),
+    "cifar10-dvs": (
+        write_cifar10_dvs,
+        lambda root: _remove(root / "CIFAR10DVS" / "frog"),
+        "CIFAR10DVS is partial: no *.aedat4 files for frog",
+    ),
+    "ncaltech101": (
+        write_ncaltech101,
+        lambda root: _remove(root / "NCALTECH101" / "Caltech101"),
+        "Caltech101 is missing",
+    ),
     "shd": (write_shd, lambda root: (root / "SHD" / "shd_train.h5").unlink(), "shd_train.h5 is missing"),
 }
 
@@ -208,6 +231,8 @@ def test_cifar10_dvs_without_the_aedat_reader_says_what_to_install(tmp_path, mon
 
     write_cifar10_dvs(tmp_path, per_class=1)
     real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "aedat" else real_find_spec(name, *a))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "aedat" else real_find_spec(name, *a)
+    )
     with pytest.raises(CfsnnError, match="pip install aedat"):
         load("cifar10-dvs", tmp_path, "train")

@@ -92,7 +92,7 @@ def test_image_folder_without_val_is_one_clear_error(tmp_path):
     root = write_image_folder(tmp_path / "imagenet")
     for image in (root / "val").rglob("*.JPEG"):
         image.unlink()
-    with pytest.raises(CfsnnError, match="root: .*val"):
+    with pytest.raises(CfsnnError, match=r"root: .*val"):
         DATASETS.get("imagefolder")("test", augment=False, root=str(root))
 
 

@@ -22,7 +22,13 @@ def run_dir(tmp_path_factory):
 
 
 def test_run_folder_layout_and_metadata(run_dir):
-    assert {p.name for p in run_dir.iterdir()} == {"model.safetensors", "best.safetensors", "state.safetensors", "recipe.toml", "metrics.jsonl"}
+    assert {p.name for p in run_dir.iterdir()} == {
+        "model.safetensors",
+        "best.safetensors",
+        "state.safetensors",
+        "recipe.toml",
+        "metrics.jsonl",
+    }
     with safe_open(str(run_dir / "model.safetensors"), "pt") as handle:
         metadata = handle.metadata()
     assert metadata["format"] == "cfsnn" and metadata["format_version"] == "1"
@@ -65,7 +71,7 @@ def test_weights_that_do_not_fit_the_recipe(run_dir, tmp_path):
     mismatched = write_mismatched_checkpoint(run_dir / "model.safetensors", tmp_path / "mismatched.safetensors")
     checkpoint = load_model_checkpoint(mismatched)
     model = build_model(checkpoint.recipe, checkpoint.input_shape, checkpoint.num_classes)
-    with pytest.raises(CfsnnError, match="weights do not fit the model its recipe builds.*size mismatch"):
+    with pytest.raises(CfsnnError, match=r"weights do not fit the model its recipe builds.*size mismatch"):
         load_weights(model, checkpoint)
 
 

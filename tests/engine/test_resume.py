@@ -34,7 +34,9 @@ def test_interrupt_and_resume_give_identical_weights(tmp_path, stop_after_steps)
     for name in a:
         assert (a[name] == b[name]).all(), name
     assert read_metrics(straight)[-1]["test_accuracy"] == read_metrics(interrupted)[-1]["test_accuracy"]
-    assert [m["train_loss"] for m in read_metrics(straight)] == pytest.approx([m["train_loss"] for m in read_metrics(interrupted)], rel=1e-12)
+    assert [m["train_loss"] for m in read_metrics(straight)] == pytest.approx(
+        [m["train_loss"] for m in read_metrics(interrupted)], rel=1e-12
+    )
 
 
 def test_a_finished_run_cannot_be_resumed(tmp_path):
@@ -52,12 +54,26 @@ def test_resume_is_exact_with_worker_processes_and_random_augmentation(tmp_path)
     from tests.data.event_fixtures import write_nmnist
 
     write_nmnist(tmp_path / "data")
-    recipe = load_recipe("nmnist", [
-        f"data.root='{tmp_path / 'data'}'", f"data.cache_dir='{tmp_path / 'cache'}'", "data.workers=2",
-        "data.frame_size=17", "data.timesteps=3", "data.batch_size=4", "data.eval_batch_size=10",
-        "data.flip=true", "data.roll=3", "data.drop=0.2", "model.channels=[4, 8]", "model.hidden=16", "model.dropout=0.2",
-        "train.epochs=2", "train.device='cpu'",
-    ])
+    recipe = load_recipe(
+        "nmnist",
+        [
+            f"data.root='{tmp_path / 'data'}'",
+            f"data.cache_dir='{tmp_path / 'cache'}'",
+            "data.workers=2",
+            "data.frame_size=17",
+            "data.timesteps=3",
+            "data.batch_size=4",
+            "data.eval_batch_size=10",
+            "data.flip=true",
+            "data.roll=3",
+            "data.drop=0.2",
+            "model.channels=[4, 8]",
+            "model.hidden=16",
+            "model.dropout=0.2",
+            "train.epochs=2",
+            "train.device='cpu'",
+        ],
+    )
     train(recipe, tmp_path / "straight")
     stop = StopRequest()
     with pytest.raises(TrainingInterrupted):

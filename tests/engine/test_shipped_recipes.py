@@ -28,7 +28,14 @@ WRITERS = {
     "cifar10": write_cifar10,
     "imagefolder": lambda root: write_image_folder(root, per_class=3, size=(72, 72)),
 }
-TINY_DATA = ["data.batch_size=2", "data.eval_batch_size=2", "data.workers=0", "train.epochs=1", "train.device='cpu'", "train.precision='fp32'"]
+TINY_DATA = [
+    "data.batch_size=2",
+    "data.eval_batch_size=2",
+    "data.workers=0",
+    "train.epochs=1",
+    "train.device='cpu'",
+    "train.precision='fp32'",
+]
 
 
 def tiny_overrides(recipe, root: Path) -> list[str]:
@@ -70,12 +77,24 @@ def write_cifar100(root: Path) -> Path:
     folder.mkdir(parents=True)
     rng = np.random.default_rng(0)
     for name, count in (("train", 8), ("test", 4)):
-        batch = {"filenames": [f"{i}.png" for i in range(count)], "batch_label": name, "fine_labels": [int(v) for v in rng.integers(0, 100, count)],
-                 "coarse_labels": [int(v) for v in rng.integers(0, 20, count)], "data": rng.integers(0, 256, (count, 3072), dtype=np.uint8)}
+        batch = {
+            "filenames": [f"{i}.png" for i in range(count)],
+            "batch_label": name,
+            "fine_labels": [int(v) for v in rng.integers(0, 100, count)],
+            "coarse_labels": [int(v) for v in rng.integers(0, 20, count)],
+            "data": rng.integers(0, 256, (count, 3072), dtype=np.uint8),
+        }
         with open(folder / name, "wb") as handle:
             pickle.dump(batch, handle, protocol=2)
     with open(folder / "meta", "wb") as handle:
-        pickle.dump({"fine_label_names": [f"class{i}" for i in range(100)], "coarse_label_names": [f"group{i}" for i in range(20)]}, handle, protocol=2)
+        pickle.dump(
+            {
+                "fine_label_names": [f"class{i}" for i in range(100)],
+                "coarse_label_names": [f"group{i}" for i in range(20)],
+            },
+            handle,
+            protocol=2,
+        )
     return root
 
 

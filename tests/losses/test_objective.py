@@ -40,8 +40,13 @@ def test_balance_adds_lambda_times_pn():
 
 @pytest.mark.parametrize(
     "options,field",
-    [({"balance": -1.0}, "balance"), ({"granularity": "neuron"}, "granularity"), ({"kind": "hinge"}, "kind"),
-     ({"label_smoothing": 1.0}, "label_smoothing"), ({"kind": "tet", "tet_lambda": -0.1}, "tet_lambda")],
+    [
+        ({"balance": -1.0}, "balance"),
+        ({"granularity": "neuron"}, "granularity"),
+        ({"kind": "hinge"}, "kind"),
+        ({"label_smoothing": 1.0}, "label_smoothing"),
+        ({"kind": "tet", "tet_lambda": -0.1}, "tet_lambda"),
+    ],
 )
 def test_bad_loss_options_name_the_field(options, field):
     with pytest.raises(CfsnnError) as caught:

@@ -45,7 +45,9 @@ def test_model_maps_sequences_to_per_step_logits_and_trains(kind):
     assert first_weight.grad is not None and first_weight.grad.abs().sum() > 0
 
 
-@pytest.mark.parametrize("kind,shape,field", [("convnet", (64,), "kind"), ("vggsnn", (2, 8, 8), "kind"), ("convnet", (1, 8, 8), "channels")])
+@pytest.mark.parametrize(
+    "kind,shape,field", [("convnet", (64,), "kind"), ("vggsnn", (2, 8, 8), "kind"), ("convnet", (1, 8, 8), "channels")]
+)
 def test_models_refuse_inputs_they_cannot_take(kind, shape, field):
     from cfsnn_cli.errors import CfsnnError
 

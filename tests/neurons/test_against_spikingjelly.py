@@ -14,12 +14,19 @@ sj_surrogate = pytest.importorskip("spikingjelly.activation_based.surrogate")
 @pytest.mark.parametrize("reset,v_reset", [("soft", None), ("hard", 0.0)])
 @pytest.mark.parametrize("detach_reset", [False, True])
 def test_lif_matches_spikingjelly(reset, v_reset, detach_reset):
-    ours = LIFNeuron(tau=2.0, threshold=1.0, reset=reset, detach_reset=detach_reset,
-                     surrogate=build_surrogate("sigmoid", alpha=4.0))
-    theirs = sj_neuron.LIFNode(tau=2.0, decay_input=False, v_threshold=1.0, v_reset=v_reset,
-                               detach_reset=detach_reset, surrogate_function=sj_surrogate.Sigmoid(alpha=4.0),
-                               step_mode="m")
-    x = (torch.randn(8, 4, 16, generator=torch.Generator().manual_seed(0), dtype=torch.float64) + 0.6)
+    ours = LIFNeuron(
+        tau=2.0, threshold=1.0, reset=reset, detach_reset=detach_reset, surrogate=build_surrogate("sigmoid", alpha=4.0)
+    )
+    theirs = sj_neuron.LIFNode(
+        tau=2.0,
+        decay_input=False,
+        v_threshold=1.0,
+        v_reset=v_reset,
+        detach_reset=detach_reset,
+        surrogate_function=sj_surrogate.Sigmoid(alpha=4.0),
+        step_mode="m",
+    )
+    x = torch.randn(8, 4, 16, generator=torch.Generator().manual_seed(0), dtype=torch.float64) + 0.6
     weights = torch.randn_like(x)
     results = []
     for neuron in (ours, theirs):

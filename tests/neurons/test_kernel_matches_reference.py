@@ -68,7 +68,9 @@ def test_cf_kernel_matches_reference(levels, bipolar, detach_reset, learnable):
     assert spikes.abs().max() == levels  # the sequence reaches saturation, so the test covers it
 
 
-@pytest.mark.parametrize("reset,detach_reset,kind", list(itertools.product(["soft", "hard"], [True, False], SURROGATES.kinds())))
+@pytest.mark.parametrize(
+    "reset,detach_reset,kind", list(itertools.product(["soft", "hard"], [True, False], SURROGATES.kinds()))
+)
 def test_lif_kernel_matches_reference(reset, detach_reset, kind):
     neuron = LIFNeuron(
         tau=3.0,
@@ -85,8 +87,13 @@ def test_lif_kernel_matches_reference(reset, detach_reset, kind):
 
 def test_every_learnable_gets_a_nonzero_gradient():
     """A guard on the test above: equal gradients that are all zero would prove nothing."""
-    neuron = CFNeuron(tau=2.5, learn_tau=True, learn_threshold=True, levels=3,
-                      surrogate=build_surrogate("sigmoid", learnable="timestep", timesteps=T))
+    neuron = CFNeuron(
+        tau=2.5,
+        learn_tau=True,
+        learn_threshold=True,
+        levels=3,
+        surrogate=build_surrogate("sigmoid", learnable="timestep", timesteps=T),
+    )
     _, grads = _run_both(neuron, seed=3)["kernel"]
     assert all(g.abs().sum() > 0 for g in grads)
 
@@ -97,7 +104,13 @@ def test_every_learnable_gets_a_nonzero_gradient():
 )
 def test_cf_with_fixed_decay_and_threshold_matches_reference(levels, bipolar, detach_reset, kind):
     """The default path: β and θ are constants, so the kernel never recomputes spikes in backward."""
-    neuron = CFNeuron(tau=2.0, threshold=0.6, levels=levels, bipolar=bipolar, detach_reset=detach_reset,
-                      surrogate=build_surrogate(kind, learnable="timestep", timesteps=T))
+    neuron = CFNeuron(
+        tau=2.0,
+        threshold=0.6,
+        levels=levels,
+        bipolar=bipolar,
+        detach_reset=detach_reset,
+        surrogate=build_surrogate(kind, learnable="timestep", timesteps=T),
+    )
     _, grads = assert_kernel_matches_reference(neuron, seed=11)
     assert len(grads) == 2  # x and the per-step α
