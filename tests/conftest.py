@@ -1,11 +1,20 @@
-"""Suite-wide guards: nothing may reach the network, and CPU threads stay few on a 2-core box."""
+"""Suite-wide guards: nothing may reach the network, and CPU threads stay few on a 2-core box.
+Also the property-test profiles: HYPOTHESIS_PROFILE=thorough draws twenty times as many examples."""
 
+import os
 import socket
 
 import pytest
 import torch
+from hypothesis import settings
 
 torch.set_num_threads(2)
+
+settings.register_profile("default", max_examples=150, deadline=None)
+# CI derandomizes, so that a run's verdict depends on the commit alone
+settings.register_profile("ci", max_examples=150, deadline=None, derandomize=True)
+settings.register_profile("thorough", max_examples=3000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "default"))
 
 
 class NetworkBlocked(RuntimeError):
@@ -25,3 +34,13 @@ def no_network(monkeypatch):
     monkeypatch.setattr(socket.socket, "connect", guarded_connect)
     monkeypatch.setattr(socket.socket, "connect_ex", guarded_connect)
     monkeypatch.setattr(socket, "create_connection", lambda address, *a, **k: guarded_connect(socket.socket(), address))
+
+
+def pytest_collection_modifyitems(config, items):
+    """`gpu` tests run only where torch sees a CUDA device; the suite passes without one."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)

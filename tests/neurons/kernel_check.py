@@ -1,0 +1,45 @@
+"""Running a neuron's kernel and the plain autograd reference on the same input, and comparing them.
+
+Every kernel that computes a neuron sequence is listed in KERNELS, so each one runs under the same
+example-based and property-based tests: a fused kernel that lands later is one more entry here.
+"""
+
+import torch
+
+from cfsnn_cli.neurons import SpikingNeuron
+from cfsnn_cli.neurons.kernel import NeuronSequence
+from cfsnn_cli.neurons.reference import reference_sequence
+
+# name → callable(x_seq, β, θ, α, rule) returning (spikes, Σrelu(H), Σrelu(−H)) with recording on
+KERNELS = {
+    "autograd-function": lambda x, beta, threshold, alpha, rule: NeuronSequence.apply(
+        x, beta, threshold, alpha, rule, True
+    ),
+}
+
+
+def spikes_and_gradients(neuron: SpikingNeuron, x: torch.Tensor, run) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """`run`'s spikes and the gradients of one loss reaching every output, wrt x and each parameter."""
+    x = x.detach().double().requires_grad_()
+    neuron.double()
+    alpha = neuron.surrogate.alpha_for(x.shape[0], x, needs_grad=True)
+    spikes, positive, negative = run(x, neuron.decay_value().to(x), neuron.threshold_value().to(x), alpha, neuron.rule)
+    # weights that differ per element and per statistic, so that no gradient cancels by symmetry
+    weights = torch.linspace(-1, 2, spikes.numel(), dtype=torch.float64, device=spikes.device).reshape(spikes.shape)
+    loss = (spikes * weights).sum() + (positive * 0.3).sum() - (negative * 0.7).sum()
+    leaves = [x, *neuron.parameters()]
+    return spikes.detach(), list(torch.autograd.grad(loss, leaves))
+
+
+def assert_kernel_matches_reference(neuron: SpikingNeuron, x: torch.Tensor, kernel: str = "autograd-function"):
+    """Identical spikes, and every float64 gradient within 1e-6 (relative to its size where above 1).
+
+    Returns the kernel's spikes and gradients.
+    """
+    got_spikes, got_grads = spikes_and_gradients(neuron, x, KERNELS[kernel])
+    want_spikes, want_grads = spikes_and_gradients(neuron, x, reference_sequence)
+    assert torch.equal(got_spikes, want_spikes), (got_spikes - want_spikes).abs().max()
+    for got, want in zip(got_grads, want_grads, strict=True):
+        tolerance = 1e-6 * want.abs().clamp_min(1)
+        assert torch.all((got - want).abs() <= tolerance), (got - want).abs().max()
+    return got_spikes, got_grads
