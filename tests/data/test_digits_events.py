@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from cfsnn_cli.data import DATASETS
 from cfsnn_cli.data.digits import digits_arrays
@@ -41,6 +42,7 @@ def test_frames_through_the_real_datasets_path(tmp_path):
     assert list(tmp_path.rglob("*.npy"))  # cached like the recorded datasets
 
 
+@pytest.mark.slow
 def test_the_shipped_recipe_reaches_90_percent(tmp_path):
     """`cfsnn train recipes/digits-events.toml`, as a researcher types it (about two minutes)."""
     out = tmp_path / "run"

@@ -1,4 +1,4 @@
-"""The training loop: pinned first losses, divergence handling, no half-written run folders."""
+"""The training loop: divergence handling, no half-written run folders, schedules, bf16."""
 
 import json
 import math
