@@ -1,6 +1,7 @@
 """README's code must run as written: a stranger copies it first."""
 
 import re
+import subprocess
 from pathlib import Path
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -13,9 +14,16 @@ def test_readme_python_examples_run():
         exec(compile(block, str(README), "exec"), {})
 
 
-def test_ci_runs_the_readme_test_command():
-    ci = (README.parent / ".ci" / "run").read_text()
-    assert "test-command" in ci and "test-command" in README.read_text()
+def test_ci_runs_exactly_the_readme_test_command():
+    """.ci/run's own extraction of README's block is what README shows, and it checks everything."""
+    block = re.search(r"<!-- test-command.*?-->\n```bash\n(.*?)```", README.read_text(), flags=re.S).group(1)
+    printed = subprocess.run(
+        ["bash", str(README.parent / ".ci" / "run"), "--print"], capture_output=True, text=True, check=True
+    ).stdout
+    assert printed == block
+    for step in ('pip install -e ".[dev]"', "ruff check .", "ruff format --check .", "mkdocs build --strict"):
+        assert step in block, step
+    assert block.rstrip().endswith("python -m pytest")  # the whole suite, no marker left out
 
 
 def test_readme_recipe_example_validates(tmp_path):
