@@ -10,7 +10,8 @@ import inspect
 from functools import cache
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from annotated_types import Ge, Lt, MinLen
+from pydantic import AllowInfNan, BaseModel, ConfigDict, ValidationError, create_model
 
 from cfsnn_cli.errors import CfsnnError
 
@@ -21,16 +22,31 @@ ENGINE_SUPPLIED = frozenset(
 
 
 # Bounds written into builder signatures, so that a recipe is checked before anything is built.
-PositiveInt = Annotated[int, Field(ge=1)]
-NonNegativeInt = Annotated[int, Field(ge=0)]
-NonNegative = Annotated[float, Field(ge=0)]
-Probability = Annotated[float, Field(ge=0, lt=1)]
-Widths = Annotated[list[PositiveInt], Field(min_length=1)]
-InfiniteAllowed = Annotated[float, Field(allow_inf_nan=True)]  # `tau = inf`: a neuron with no leak
+# They (and the bounds written inline in builders) are annotated-types markers, which pydantic
+# reads as it reads Field(ge=…), and not Field(…) itself: a marker's repr is its bound, so help()
+# shows `Annotated[int, Ge(ge=1)]` where a FieldInfo prints a line of pydantic internals, and
+# the signature stays the real one (no __signature__ or repr override to keep in step).
+PositiveInt = Annotated[int, Ge(1)]
+NonNegativeInt = Annotated[int, Ge(0)]
+NonNegative = Annotated[float, Ge(0)]
+Probability = Annotated[float, Ge(0), Lt(1)]
+Widths = Annotated[list[PositiveInt], MinLen(1)]
+InfiniteAllowed = Annotated[float, AllowInfNan()]  # `tau = inf`: a neuron with no leak
 
 
 @cache
 def options_model(builder: Any) -> type[BaseModel]:
+    """The pydantic model of `builder`'s recipe options, made from its signature.
+
+    Args:
+        builder: a registered class (its `__init__` is read) or builder function. Every keyword
+            argument becomes a field with its type hint (bounds included) and default, except
+            those the engine supplies (`ENGINE_SUPPLIED`) and `*args` / `**kwargs`.
+
+    Returns:
+        A model that refuses unknown keys (`extra="forbid"`) and non-finite floats unless the
+        hint allows them; its `model_fields` are the kind's recipe options.
+    """
     target = builder.__init__ if inspect.isclass(builder) else builder
     hints = inspect.get_annotations(target, eval_str=True)
     fields = {}

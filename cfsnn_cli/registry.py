@@ -12,11 +12,19 @@ T = TypeVar("T")
 
 
 class Registry(Generic[T]):
+    """Builders (classes or functions) by `kind`.
+
+    Args:
+        what: what the entries are ("neuron", "dataset", …), for error messages.
+    """
+
     def __init__(self, what: str):
         self.what = what
         self._entries: dict[str, T] = {}
 
     def register(self, kind: str) -> Callable[[T], T]:
+        """A decorator that files its class or function under `kind` and returns it unchanged."""
+
         def add(entry: T) -> T:
             if kind in self._entries:
                 raise RuntimeError(f"{self.what} kind {kind!r} registered twice")
@@ -26,6 +34,7 @@ class Registry(Generic[T]):
         return add
 
     def get(self, kind: str) -> T:
+        """The builder of `kind`; a CfsnnError listing the known kinds if there is none."""
         try:
             return self._entries[kind]
         except KeyError:
@@ -33,4 +42,5 @@ class Registry(Generic[T]):
             raise CfsnnError("kind", f"unknown {self.what} {kind!r} (known: {known})") from None
 
     def kinds(self) -> list[str]:
+        """The registered kinds, sorted."""
         return sorted(self._entries)

@@ -14,7 +14,7 @@ import itertools
 from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import Field
+from annotated_types import Ge, Gt, Le, Lt
 from scipy import ndimage
 
 from cfsnn_cli.data.base import DatasetSplit
@@ -80,8 +80,8 @@ def digits_events(
     split: Literal["train", "test"],
     augment: bool,
     timesteps: int,
-    frame_size: Annotated[int, Field(ge=4, le=SENSOR)] = SENSOR,
-    contrast: Annotated[float, Field(gt=0, lt=1)] = 0.15,
+    frame_size: Annotated[int, Ge(4), Le(SENSOR)] = SENSOR,
+    contrast: Annotated[float, Gt(0), Lt(1)] = 0.15,
     flip: bool = False,
     roll: NonNegativeInt = 0,
     drop: Probability = 0.0,
@@ -89,7 +89,23 @@ def digits_events(
     cache: bool = True,
     cache_dir: str = "",
 ) -> DatasetSplit:
-    """The digits' fixed stratified split, as ON/OFF event streams framed to [T, 2, F, F]."""
+    """The digits' fixed stratified split, as ON/OFF event streams framed to [T, 2, F, F].
+
+    Args:
+        split: "train" or "test", the split of `digits`.
+        augment: apply the augmentations below (the engine turns them on for the training split).
+        timesteps: T, the number of equal-duration frames per sample (the 300 ms recording in T bins).
+        frame_size: F, the side of the square frames in pixels, 4 to 34 (the sensor's side).
+        contrast: the emulated camera's contrast threshold C in (0, 1), a step of log intensity;
+            smaller C gives more events.
+        flip: mirror left-right with probability 1/2.
+        roll: shift by up to ± this many pixels in x and y, wrapping around; 0 = off.
+        drop: remove each event with this probability in [0, 1).
+        nda: Li et al.'s neuromorphic data augmentation (a flip, then a roll, rotation or shear);
+            replaces `flip` and `roll`.
+        cache: keep the framed samples on disk (keyed by every setting that shapes a frame).
+        cache_dir: the cache folder; "" means $XDG_CACHE_HOME/cfsnn/frames (~/.cache/cfsnn/frames).
+    """
     images, labels = digits_arrays(split)
     seed_base = 0 if split == "train" else 1_000_000
     events = [(lambda i=i: emulate_events(images[i], seed_base + i, contrast)) for i in range(len(labels))]

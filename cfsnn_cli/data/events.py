@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field
+from annotated_types import Ge, Le
 
 from cfsnn_cli.data.base import DatasetSplit
 from cfsnn_cli.data.event_augment import frame_augmentation
@@ -217,7 +217,7 @@ def _register_camera(spec: EventDataset):
         root: str = "",
         download: bool = False,
         # frames are only ever shrunk: at most the sensor's larger side
-        frame_size: Annotated[int, Field(ge=4, le=max(spec.sensor_size[:2]))] = spec.frame_size,
+        frame_size: Annotated[int, Ge(4), Le(max(spec.sensor_size[:2]))] = spec.frame_size,
         window_ms: NonNegative = 0.0,
         flip: bool = False,
         roll: NonNegativeInt = 0,
@@ -227,6 +227,27 @@ def _register_camera(spec: EventDataset):
         cache_dir: str = "",
         split_seed: NonNegativeInt = 0,
     ) -> DatasetSplit:
+        """`{kind}`: recordings read by tonic's {tonic_name}, framed to [T, {polarities}, F, F].
+
+        Args:
+            split: "train" or "test"{split_note}.
+            augment: apply the augmentations below (the engine turns them on for the training split).
+            timesteps: T, the number of frames per sample.
+            root: the folder that holds {tonic_name}/, with {layout} inside it.
+            download: let tonic download the dataset into `root` when it is missing.
+            frame_size: F, the side of the square frames in pixels, 4 to {largest}; the {width}×{height}
+                sensor is downsampled to it (default {frame_size}).
+            window_ms: 0 splits each recording into T equal bins; > 0 makes frames of that many
+                milliseconds and keeps the first T (padding shorter recordings with empty frames).
+            flip: mirror left-right with probability 1/2.
+            roll: shift by up to ± this many pixels in x and y, wrapping around; 0 = off.
+            drop: remove each event with this probability in [0, 1).
+            nda: Li et al.'s neuromorphic data augmentation (a flip, then a roll, rotation or shear);
+                replaces `flip` and `roll`.
+            cache: keep the framed samples on disk (keyed by every setting that shapes a frame).
+            cache_dir: the cache folder; "" means $XDG_CACHE_HOME/cfsnn/frames (~/.cache/cfsnn/frames).
+            {split_seed}
+        """
         return _camera_split(
             spec,
             split,
@@ -245,6 +266,21 @@ def _register_camera(spec: EventDataset):
             split_seed,
         )
 
+    if build.__doc__:  # one text for every camera kind; None under python -OO
+        width, height, polarities = spec.sensor_size
+        official = spec.official_split
+        build.__doc__ = build.__doc__.format(
+            kind=spec.kind,
+            tonic_name=spec.tonic_name,
+            polarities=polarities,
+            layout=spec.layout,
+            largest=max(width, height),
+            width=width,
+            height=height,
+            frame_size=spec.frame_size,
+            split_note=" (the official split)" if official else " (a fixed 9:1 split of every class)",
+            split_seed="" if official else "split_seed: seeds the fixed 9:1 split; the same seed gives the same split.",
+        )
     if spec.official_split:
         # The recipe options are the signature: a dataset with an official split takes no split_seed.
         signature = inspect.signature(build)

@@ -8,7 +8,7 @@ before reading it.
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field
+from annotated_types import Ge
 from torchvision import datasets, transforms
 
 from cfsnn_cli.data.augment import image_transform
@@ -58,7 +58,7 @@ def _cifar(
     )
 
 
-def _register_cifar(kind: str, cls, folder: str):
+def _register_cifar(kind: str, cls, folder: str, title: str):
     def build(
         split: Literal["train", "test"],
         augment: bool,
@@ -69,14 +69,28 @@ def _register_cifar(kind: str, cls, folder: str):
         autoaugment: bool = False,
         cutout: NonNegativeInt = 0,
     ) -> DatasetSplit:
+        """{title} through torchvision's reader, which checks every file's md5; images [3, 32, 32].
+
+        Args:
+            split: "train" or "test", the official split.
+            augment: apply the augmentations below (the engine turns them on for the training split).
+            root: the folder that holds {folder}/.
+            download: let torchvision download the release into `root` when it is missing.
+            crop_padding: pad by this many pixels, then crop a random 32×32; 0 = off.
+            flip: mirror left-right with probability 1/2.
+            autoaugment: apply torchvision's CIFAR-10 AutoAugment policy.
+            cutout: zero one random square of this side in pixels; 0 = off.
+        """
         return _cifar(kind, cls, folder, split, augment, root, download, crop_padding, flip, autoaugment, cutout)
 
+    if build.__doc__:  # one text for both kinds; None under python -OO
+        build.__doc__ = build.__doc__.format(title=title, folder=folder)
     build.__name__ = build.__qualname__ = kind
     return DATASETS.register(kind)(build)
 
 
-cifar10 = _register_cifar("cifar10", datasets.CIFAR10, "cifar-10-batches-py")
-cifar100 = _register_cifar("cifar100", datasets.CIFAR100, "cifar-100-python")
+cifar10 = _register_cifar("cifar10", datasets.CIFAR10, "cifar-10-batches-py", "CIFAR-10 (10 classes)")
+cifar100 = _register_cifar("cifar100", datasets.CIFAR100, "cifar-100-python", "CIFAR-100 (100 classes)")
 
 
 @DATASETS.register("imagefolder")
@@ -84,12 +98,23 @@ def imagefolder(
     split: Literal["train", "test"],
     augment: bool,
     root: str = "",
-    image_size: Annotated[int, Field(ge=8)] = 224,
+    image_size: Annotated[int, Ge(8)] = 224,
     flip: bool = True,
     autoaugment: bool = False,
     cutout: NonNegativeInt = 0,
 ) -> DatasetSplit:
-    """ImageNet layout: root/train/<class>/<image> and root/val/<class>/<image> (the test split)."""
+    """ImageNet layout: root/train/<class>/<image> and root/val/<class>/<image> (the test split).
+
+    Args:
+        split: "train" (root/train) or "test" (root/val).
+        augment: apply the augmentations below (the engine turns them on for the training split).
+        root: the folder that holds train/ and val/, one subfolder per class in each.
+        image_size: the side in pixels (≥ 8) of the square images: random-resized crops when
+            augmenting, otherwise a resize to 256/224 of it and a centre crop.
+        flip: mirror left-right with probability 1/2.
+        autoaugment: apply torchvision's ImageNet AutoAugment policy.
+        cutout: zero one random square of this side in pixels; 0 = off.
+    """
     base = _root(root, "imagefolder", "train/<class>/ and val/<class>/")
     folder = base / ("train" if split == "train" else "val")
     require(

@@ -3,7 +3,7 @@
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field
+from annotated_types import Ge, Le
 
 from cfsnn_cli.data.base import DatasetSplit
 from cfsnn_cli.data.event_augment import frame_augmentation
@@ -21,14 +21,28 @@ def shd(
     timesteps: int,
     root: str = "",
     download: bool = False,
-    channels: Annotated[int, Field(ge=1, le=700)] = 700,
+    channels: Annotated[int, Ge(1), Le(700)] = 700,
     window_ms: NonNegative = 0.0,
     drop: Probability = 0.0,
     cache: bool = True,
     cache_dir: str = "",
 ) -> DatasetSplit:
     """Spiking Heidelberg Digits: 700 cochlea channels, 20 spoken digits (English and German).
-    `channels` < 700 sums neighbouring channels (tonic's Downsample)."""
+    `channels` < 700 sums neighbouring channels (tonic's Downsample). Frames are [T, 1, channels].
+
+    Args:
+        split: "train" or "test", the official split.
+        augment: apply `drop` (the engine turns it on for the training split).
+        timesteps: T, the number of frames per sample.
+        root: the folder that holds SHD/shd_train.h5 and SHD/shd_test.h5.
+        download: let tonic download the files into `root` when they are missing.
+        channels: the number of frequency channels kept, 1 to 700.
+        window_ms: 0 splits each recording into T equal bins; > 0 makes frames of that many
+            milliseconds and keeps the first T (padding shorter recordings with empty frames).
+        drop: remove each event with this probability in [0, 1).
+        cache: keep the framed samples on disk (keyed by every setting that shapes a frame).
+        cache_dir: the cache folder; "" means $XDG_CACHE_HOME/cfsnn/frames (~/.cache/cfsnn/frames).
+    """
     file = Path(root).expanduser() / "SHD" / f"shd_{split}.h5"
     if not download:
         require(bool(root), "root", "shd needs data.root, the folder that holds SHD/ (or --data-root)")

@@ -26,8 +26,20 @@ def build_split(
     timesteps: int | None = None,
     augment: bool | None = None,
 ) -> DatasetSplit:
-    """`data_root` and `timesteps` override the recipe's (eval on another machine, or at another T).
-    Augmentation is on for the training split unless `augment` says otherwise (evaluating it)."""
+    """One split of the recipe's dataset.
+
+    Args:
+        recipe: the validated recipe; its `[data]` section picks the kind and options.
+        split: "train" or "test".
+        data_root: replaces `data.root` (evaluating on another machine); refused for a kind that
+            reads no folder. None keeps the recipe's.
+        timesteps: T for kinds that frame events, instead of `data.timesteps` (evaluating at
+            another T). None keeps the recipe's.
+        augment: whether to augment; None means for the training split only.
+
+    Raises:
+        CfsnnError: a missing or partial dataset, or a bad option, named under `data.`.
+    """
     builder = DATASETS.get(recipe.data.kind)
     options = recipe.data.options()
     if data_root is not None:
@@ -48,7 +60,19 @@ def build_split(
 def build_loader(
     recipe: Recipe, data: DatasetSplit, train: bool, epoch: int = 0, start: int = 0, timesteps: int | None = None
 ) -> DataLoader:
-    """Training batches are shuffled by (seed, epoch); evaluation batches keep the dataset order."""
+    """Batches of [T, B, ...] inputs and [B] labels.
+
+    Training batches are shuffled by (seed, epoch) alone, and each sample's augmentation is seeded
+    by its place in the epoch; evaluation batches keep the dataset order.
+
+    Args:
+        recipe: gives batch sizes, workers and the seed.
+        data: the split to load.
+        train: shuffle and use `data.batch_size` (else `data.eval_batch_size`, in order).
+        epoch: the 0-based epoch, which fixes the shuffle.
+        start: the number of batches of this epoch to skip (a resumed run).
+        timesteps: T for static inputs, instead of `data.timesteps`; None keeps the recipe's.
+    """
     batch_size = recipe.data.batch_size if train else recipe.data.eval_batch_size
     batches = EpochBatches(
         len(data.dataset), batch_size, shuffle=train, seed=recipe.seed, epoch=epoch, start=start, seeded=train
@@ -79,6 +103,19 @@ def neuron_factory(recipe: Recipe):
 
 
 def build_model(recipe: Recipe, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
+    """The recipe's model, with fresh neurons and surrogates from its `[neuron]` and `[surrogate]`.
+
+    Args:
+        recipe: the validated recipe.
+        input_shape: one step's input shape without batch and time (`DatasetSplit.input_shape`).
+        num_classes: K, the width of the readout.
+
+    Returns:
+        A module mapping x_seq [T, B, *input_shape] to per-step logits [T, B, K].
+
+    Raises:
+        CfsnnError: the model does not fit the input, named under `model.`.
+    """
     try:
         return MODELS.get(recipe.model.kind)(
             input_shape=tuple(input_shape),
@@ -91,6 +128,7 @@ def build_model(recipe: Recipe, input_shape: tuple[int, ...], num_classes: int) 
 
 
 def build_objective(recipe: Recipe) -> Objective:
+    """The recipe's `[loss]`: its task loss and λ·L_PN."""
     return Objective(
         recipe.loss.kind, balance=recipe.loss.balance, granularity=recipe.loss.granularity, **recipe.loss.options()
     )
@@ -106,6 +144,7 @@ def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
 
 
 def build_optimizer(recipe: Recipe, model: nn.Module) -> torch.optim.Optimizer:
+    """AdamW or SGD from `[optim]`, with weight decay on conv and linear weights only."""
     optim = recipe.optim
     groups = parameter_groups(model, optim.weight_decay)
     if optim.kind == "sgd":
@@ -114,6 +153,7 @@ def build_optimizer(recipe: Recipe, model: nn.Module) -> torch.optim.Optimizer:
 
 
 def pick_device(recipe: Recipe) -> torch.device:
+    """`train.device`: "auto" is CUDA when torch sees one, else the CPU; a missing CUDA device is a CfsnnError."""
     wanted = recipe.train.device
     if wanted == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -128,4 +168,5 @@ def pick_device(recipe: Recipe) -> torch.device:
 
 
 def autocast(recipe: Recipe, device: torch.device):
+    """A bfloat16 autocast context when `train.precision = "bf16"`, a disabled one otherwise."""
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=recipe.train.precision == "bf16")

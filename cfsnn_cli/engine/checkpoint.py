@@ -35,6 +35,18 @@ STATE_FILE = "state.safetensors"
 
 @dataclass
 class ModelCheckpoint:
+    """A model checkpoint as read: the weights and all that is needed to rebuild their model.
+
+    Attributes:
+        path: the file read.
+        recipe: the resolved recipe the model was trained with.
+        weights: the state dict.
+        epoch: the number of epochs trained when it was written.
+        metrics: that epoch's line of metrics.jsonl.
+        input_shape: one step's input shape without batch and time.
+        class_names: the K class names, in label order.
+    """
+
     path: Path
     recipe: Recipe
     weights: dict[str, torch.Tensor]
@@ -45,6 +57,7 @@ class ModelCheckpoint:
 
     @property
     def num_classes(self) -> int:
+        """K, the number of classes."""
         return len(self.class_names)
 
 
@@ -89,9 +102,20 @@ def save_model(
     recipe: Recipe,
     position: "TrainingPosition",
     metrics: dict[str, Any],
-    input_shape,
-    class_names,
+    input_shape: tuple[int, ...],
+    class_names: list[str],
 ) -> None:
+    """Write `model`'s weights to `path` (atomically), with the metadata that rebuilds the model.
+
+    Args:
+        path: the `.safetensors` file to write (model.safetensors or best.safetensors).
+        model: the trained model.
+        recipe: the resolved recipe, stored as JSON.
+        position: where training stands (its epoch and global step are stored).
+        metrics: the epoch's metrics, stored as JSON.
+        input_shape: one step's input shape without batch and time.
+        class_names: the K class names, in label order.
+    """
     metadata = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -114,7 +138,15 @@ def resolve_checkpoint(path: Path) -> Path:
 
 
 def load_model_checkpoint(path: Path, what: str = "--ckpt") -> ModelCheckpoint:
-    """`what` names the option the path came from, for the error message."""
+    """Read a model checkpoint written by `save_model`.
+
+    Args:
+        path: a `.safetensors` file, or a run folder (its model.safetensors).
+        what: the option the path came from, named in error messages.
+
+    Raises:
+        CfsnnError: the file is missing, unreadable, not cfsnn's, or of another format version.
+    """
     path = resolve_checkpoint(path)
     weights, metadata = _read_safetensors(path, what)
     if metadata.get("format") != FORMAT:
@@ -141,6 +173,7 @@ def load_model_checkpoint(path: Path, what: str = "--ckpt") -> ModelCheckpoint:
 
 
 def load_weights(model: nn.Module, checkpoint: ModelCheckpoint) -> None:
+    """Load the checkpoint's weights into `model` (strictly); a CfsnnError if they do not fit it."""
     try:
         model.load_state_dict(checkpoint.weights, strict=True)
     except RuntimeError as error:
@@ -168,6 +201,8 @@ class TrainingState:
 def save_training_state(
     path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, recipe: Recipe, position: TrainingPosition
 ) -> None:
+    """Write all that `--resume` needs to one file, atomically: weights, optimiser state, RNG
+    states (CPU and every CUDA device), the recipe and `position`."""
     state = optimizer.state_dict()
     tensors: dict[str, torch.Tensor] = {f"model.{name}": tensor for name, tensor in model.state_dict().items()}
     tensors["rng.torch"] = torch.get_rng_state()
@@ -192,6 +227,7 @@ def save_training_state(
 
 
 def read_training_state(path: Path) -> TrainingState:
+    """Read a file written by `save_training_state`; a CfsnnError naming `--resume` if it is not one."""
     tensors, metadata = _read_safetensors(path, "--resume")
     try:
         if metadata.get("format") != FORMAT or "rng.torch" not in tensors:
@@ -221,6 +257,14 @@ def resume_recipe(run_dir: Path) -> Recipe:
 def restore_training_state(
     state: TrainingState, model: nn.Module, optimizer: torch.optim.Optimizer
 ) -> TrainingPosition:
+    """Load the state's weights and optimiser state and restore the RNG states.
+
+    Returns:
+        The position to continue training from.
+
+    Raises:
+        CfsnnError: the weights or optimiser state do not fit (the recipe builds another model).
+    """
     weights = {name[len("model.") :]: tensor for name, tensor in state.tensors.items() if name.startswith("model.")}
     try:
         model.load_state_dict(weights, strict=True)

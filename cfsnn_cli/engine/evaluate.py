@@ -1,19 +1,32 @@
 """Evaluation: top-1/top-5, loss, per-class accuracy and the latency curve SNN papers report."""
 
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
 from cfsnn_cli.engine.build import autocast, build_loader, build_model, build_objective, build_split, pick_device
-from cfsnn_cli.engine.checkpoint import load_model_checkpoint, load_weights
+from cfsnn_cli.engine.checkpoint import ModelCheckpoint, load_model_checkpoint, load_weights
 from cfsnn_cli.engine.report import Reporter
 from cfsnn_cli.errors import CfsnnError
 
 
 @dataclass
 class Evaluation:
+    """The result of evaluating one split; accuracies are fractions in [0, 1].
+
+    Attributes:
+        samples: how many samples were evaluated.
+        loss: the mean task loss per sample.
+        top1: accuracy of the prediction from the output averaged over all T steps.
+        top5: the fraction whose label is among the five highest averaged outputs (K ≤ 5: all).
+        per_class: top-1 accuracy per class name (NaN for a class with no sample).
+        latency: accuracy of the output averaged over steps 1..t, for t = 1..T.
+    """
+
     samples: int
     loss: float
     top1: float
@@ -22,6 +35,7 @@ class Evaluation:
     latency: list[float]  # accuracy of the output averaged over steps 1..t, for t = 1..T
 
     def to_dict(self) -> dict:
+        """The fields as a plain dict (for JSON)."""
         return asdict(self)
 
 
@@ -30,10 +44,21 @@ def evaluate(
     loader: DataLoader,
     task_loss: nn.Module,
     device: torch.device,
-    autocast,
+    autocast: AbstractContextManager,
     class_names: list[str],
     reporter: Reporter | None = None,
 ) -> Evaluation:
+    """Run `model` over every batch of `loader` without gradients, in eval mode.
+
+    Args:
+        model: maps x_seq [T, B, ...] to per-step logits [T, B, K].
+        loader: batches of (x_seq, labels) as `build_loader` makes them.
+        task_loss: the task loss to report (the objective's, without the balanced term).
+        device: where the model is.
+        autocast: the autocast context to run the model in (`build.autocast`).
+        class_names: the K class names, in label order.
+        reporter: told about progress after every batch; None reports nothing.
+    """
     reporter = reporter or Reporter()
     classes = len(class_names)
     samples, loss_sum, top1, top5 = 0, 0.0, 0, 0
@@ -76,14 +101,29 @@ def evaluate(
 
 
 def evaluate_checkpoint(
-    path,
+    path: str | Path,
     *,
     data_root: str | None = None,
     split: str = "test",
     timesteps: int | None = None,
     reporter: Reporter | None = None,
-):
-    """Rebuild the model from the recipe inside a checkpoint, load its weights, evaluate a split."""
+) -> tuple[ModelCheckpoint, Evaluation]:
+    """Rebuild the model from the recipe inside a checkpoint, load its weights, evaluate a split.
+
+    Args:
+        path: a `.safetensors` checkpoint, or a run folder (its model.safetensors).
+        data_root: replaces the stored recipe's `data.root`; None keeps it.
+        split: "test" or "train" (evaluated without augmentation).
+        timesteps: evaluate at this T instead of the recipe's `data.timesteps`; None keeps it.
+        reporter: told about progress; None reports nothing.
+
+    Returns:
+        The checkpoint (`ModelCheckpoint`) and its `Evaluation`.
+
+    Raises:
+        CfsnnError: the checkpoint is unreadable or not cfsnn's, the data is missing, or its
+            number of classes differs from the checkpoint's.
+    """
     checkpoint = load_model_checkpoint(path)
     recipe = checkpoint.recipe
     torch.manual_seed(recipe.seed)

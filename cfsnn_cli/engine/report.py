@@ -8,6 +8,9 @@ from typing import Any
 
 @dataclass
 class RunStarted:
+    """Sent once, when data and model are ready; `start_epoch` and `start_step` are 0-based
+    (non-zero when a run resumes)."""
+
     run_dir: Path
     recipe_name: str
     device: str
@@ -22,6 +25,8 @@ class RunStarted:
 
 @dataclass
 class StepFinished:
+    """Sent after every optimiser step."""
+
     epoch: int  # 1-based
     step: int  # 1-based within the epoch
     steps: int
@@ -33,6 +38,8 @@ class StepFinished:
 
 @dataclass
 class EpochFinished:
+    """Sent after every epoch, once its checkpoint is saved; `metrics` is its metrics.jsonl line."""
+
     metrics: dict[str, Any]
     is_best: bool
 

@@ -6,7 +6,15 @@ from cfsnn_cli.recipe import ScheduleSection
 
 
 def learning_rate(schedule: ScheduleSection, base_lr: float, step: int, steps_per_epoch: int, epochs: int) -> float:
-    """The rate for optimiser step `step` (0-based): linear warm-up, then cosine, step or constant."""
+    """The rate for optimiser step `step` (0-based): linear warm-up, then cosine, step or constant.
+
+    Args:
+        schedule: the recipe's `[schedule]` section.
+        base_lr: the rate after warm-up (`optim.lr`).
+        step: the global optimiser step, counted from 0 over the whole run.
+        steps_per_epoch: batches per epoch (epochs in the schedule are converted with it).
+        epochs: the run's length (`train.epochs`); cosine reaches `min_lr` at its end.
+    """
     warmup = schedule.warmup_epochs * steps_per_epoch
     if step < warmup:
         return base_lr * (step + 1) / warmup

@@ -52,10 +52,12 @@ class StopRequest:
         self.saving = False
 
     def request(self, reason: str) -> None:
+        """Stop after the current step; `reason` ("interrupted", …) ends up in the message."""
         self.reason = reason
 
     @contextlib.contextmanager
     def shielded(self):
+        """Mark the block as writing a checkpoint, during which a second signal must wait."""
         self.saving = True
         try:
             yield
@@ -64,6 +66,8 @@ class StopRequest:
 
 
 class TrainingInterrupted(Exception):
+    """A stop request ended training after a step; a resumable state is saved in `run_dir`."""
+
     def __init__(self, run_dir: Path, position: TrainingPosition, reason: str):
         self.run_dir, self.position, self.reason = run_dir, position, reason
         super().__init__(
@@ -73,12 +77,16 @@ class TrainingInterrupted(Exception):
 
 
 class InterruptedBeforeTraining(Exception):
+    """A stop request came while data and model were being prepared: nothing was written."""
+
     def __init__(self, reason: str):
         self.reason = reason
         super().__init__(f"{reason}: stopped while preparing the data and model; nothing was written")
 
 
 class TrainingDiverged(Exception):
+    """The loss became NaN or infinite; the last finished epoch's checkpoint (if any) is kept."""
+
     def __init__(self, epoch: int, step: int, value: float, kept: Path | None):
         kept_note = (
             f"the last good checkpoint is kept in {kept}" if kept else "no epoch had finished, so nothing was kept"
@@ -88,6 +96,8 @@ class TrainingDiverged(Exception):
 
 @dataclass
 class TrainResult:
+    """A finished run: its folder, the last epoch's metrics and the best test accuracy (a fraction)."""
+
     run_dir: Path
     final: dict[str, Any]
     best_epoch: int
@@ -95,6 +105,7 @@ class TrainResult:
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
+    """The lines of a run's metrics.jsonl, one dict per finished epoch ([] if there is none yet)."""
     path = run_dir / METRICS_FILE
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
 
@@ -125,6 +136,31 @@ def train(
     reporter: Reporter | None = None,
     stop: StopRequest | None = None,
 ) -> TrainResult:
+    """Train a model from `recipe`, evaluating the test split after every epoch, into `run_dir`.
+
+    Everything that can refuse the input (data, model, device, a resumed state) is checked
+    before the run folder is created; a run that fails before its first checkpoint leaves no
+    folder behind.
+
+    Args:
+        recipe: the validated recipe.
+        run_dir: the run folder: new or empty, or the run to continue with `resume`.
+        resume: continue the run in `run_dir` from its state.safetensors (same order, same
+            augmentation draws, bit-identical on the same machine).
+        data_root: replaces `data.root`; None keeps the recipe's.
+        reporter: told about the run, every step and every epoch; None reports nothing.
+        stop: checked after every step; when set, training saves a resumable state and raises
+            `TrainingInterrupted`. None means training is not stopped this way.
+
+    Returns:
+        The run folder, the last epoch's metrics, and the best epoch and test accuracy.
+
+    Raises:
+        CfsnnError: a mistake in the input (data, device, run folder, resumed state).
+        TrainingInterrupted: `stop` was set during training.
+        InterruptedBeforeTraining: `stop` was set while preparing.
+        TrainingDiverged: the loss became NaN or infinite.
+    """
     reporter = reporter or Reporter()
     stop = stop or StopRequest()
 

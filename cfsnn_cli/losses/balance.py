@@ -21,6 +21,7 @@ Granularity = Literal["layer", "channel"]
 
 
 def check_granularity(granularity: str) -> None:
+    """Refuse, as a CfsnnError naming `granularity`, anything but "layer" or "channel"."""
     choices = get_args(Granularity)
     require(
         granularity in choices, "granularity", f"must be one of {', '.join(map(repr, choices))} (got {granularity!r})"
@@ -28,7 +29,13 @@ def check_granularity(granularity: str) -> None:
 
 
 def layer_imbalance(seen: LayerObservation, granularity: Granularity, eps: float) -> torch.Tensor:
-    """(P − M)/(P + M + ε) of one layer: shape [1] for "layer", [C] for "channel"."""
+    """(P − M)/(P + M + ε) of one layer: a 0-d tensor for "layer", [C] for "channel".
+
+    Args:
+        seen: the layer's recorded sums Σrelu(H) and Σrelu(−H) per channel.
+        granularity: "layer" or "channel".
+        eps: ε, keeping a silent layer's ratio finite.
+    """
     if granularity == "layer":
         total = seen.elements_per_channel * seen.positive.numel()
         positive, negative = seen.positive.sum() / total, seen.negative.sum() / total
@@ -39,6 +46,16 @@ def layer_imbalance(seen: LayerObservation, granularity: Granularity, eps: float
 
 
 def balance_loss(layers: list[LayerObservation], granularity: Granularity = "layer", eps: float = 1e-8) -> torch.Tensor:
+    """L_PN = (1/L)·Σ_l imbalance_l², a 0-d tensor in [0, 1] with gradients to every layer's input.
+
+    Args:
+        layers: the observations of the L neuron layers (`Observations.layers`).
+        granularity: "layer", or "channel" (a layer's term is then the mean over its channels).
+        eps: ε in (P − M)/(P + M + ε).
+
+    Raises:
+        CfsnnError: no layer was observed.
+    """
     check_granularity(granularity)
     require(len(layers) > 0, "balance", "no neuron layer ran inside observe(), so there is nothing to balance")
     terms = [layer_imbalance(seen, granularity, eps).pow(2).mean() for seen in layers]

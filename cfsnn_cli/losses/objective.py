@@ -1,6 +1,7 @@
 """The training objective: L = L_task + λ·L_PN."""
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -13,19 +14,33 @@ from cfsnn_cli.neurons.observe import Observations
 
 @dataclass
 class LossParts:
+    """One evaluation of the objective: `total` is what to call backward on."""
+
     total: torch.Tensor
     task: torch.Tensor
     balance: torch.Tensor | None  # the unweighted L_PN, when λ > 0
 
 
 class Objective(nn.Module):
+    """L = L_task + λ·L_PN: a registered task loss plus the positive-negative balanced term.
+
+    Args:
+        kind: the task loss, a registered kind (`TASK_LOSSES.kinds()`: ce, tet).
+        balance: λ ≥ 0, the weight of L_PN; 0 (the default) turns it off, and the forward pass then
+            needs no `observe()` block.
+        granularity: "layer" balances each neuron layer as a whole, "channel" each channel on its
+            own (dim 2 of x_seq), averaging the squared imbalances over channels.
+        eps: ε in (P − M)/(P + M + ε), keeping a silent layer's term finite.
+        **task_options: the task loss's own arguments (label_smoothing, tet_lambda).
+    """
+
     def __init__(
         self,
         kind: str = "ce",
         balance: float = 0.0,
         granularity: Granularity = "layer",
         eps: float = 1e-8,
-        **task_options,
+        **task_options: Any,
     ):
         super().__init__()
         require(balance >= 0, "balance", f"must be >= 0 (got {balance}); 0 turns the balanced term off")
@@ -37,9 +52,20 @@ class Objective(nn.Module):
 
     @property
     def needs_observations(self) -> bool:
+        """Whether forward needs the model run inside `observe()` (λ > 0)."""
         return self.balance > 0
 
     def forward(self, logits_seq: torch.Tensor, targets: torch.Tensor, seen: Observations | None = None) -> LossParts:
+        """The loss of one batch.
+
+        Args:
+            logits_seq: per-step logits [T, B, K].
+            targets: class indices [B].
+            seen: what `observe()` recorded while the model ran; required when λ > 0.
+
+        Returns:
+            The total, the task loss and the unweighted L_PN (None when λ = 0).
+        """
         task = self.task(logits_seq, targets)
         if not self.needs_observations:
             return LossParts(total=task, task=task, balance=None)

@@ -15,13 +15,18 @@ def _check_smoothing(label_smoothing: float) -> float:
 
 @TASK_LOSSES.register("ce")
 class TimeAveragedCrossEntropy(nn.Module):
-    """Cross-entropy of the output averaged over time: CE(mean_t O_t, y)."""
+    """Cross-entropy of the output averaged over time: CE(mean_t O_t, y).
+
+    Args:
+        label_smoothing: ε in [0, 1): the target puts 1 − ε on the class and spreads ε over all K.
+    """
 
     def __init__(self, label_smoothing: float = 0.0):
         super().__init__()
         self.label_smoothing = _check_smoothing(label_smoothing)
 
     def forward(self, logits_seq: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """The mean loss over the batch: logits_seq [T, B, K], targets [B] class indices → a 0-d tensor."""
         return F.cross_entropy(logits_seq.mean(0), targets, label_smoothing=self.label_smoothing)
 
 
@@ -31,6 +36,10 @@ class TemporalEfficientTraining(nn.Module):
 
     Every step is pushed towards the right class on its own, which is what lets a model trained
     at T steps answer early (the latency curve `cfsnn eval` reports).
+
+    Args:
+        label_smoothing: ε in [0, 1) for every step's cross-entropy.
+        tet_lambda: the weight ≥ 0 of the MSE anchor that pulls every logit towards φ = 1; 0 drops it.
     """
 
     def __init__(self, label_smoothing: float = 0.0, tet_lambda: float = 0.05):
@@ -40,6 +49,7 @@ class TemporalEfficientTraining(nn.Module):
         self.tet_lambda = float(tet_lambda)
 
     def forward(self, logits_seq: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """The mean loss over steps and batch: logits_seq [T, B, K], targets [B] class indices → a 0-d tensor."""
         steps, batch, classes = logits_seq.shape
         per_step = F.cross_entropy(
             logits_seq.reshape(steps * batch, classes),

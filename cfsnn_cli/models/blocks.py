@@ -5,12 +5,16 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-NeuronFactory = Callable[[], nn.Module]
+NeuronFactory = Callable[[], nn.Module]  # each call returns a fresh neuron layer
 
 
 class TimeFolded(nn.Module):
     """Apply a stateless layer (conv, BN, pooling, linear) to every step at once by folding T into
-    the batch; BatchNorm then normalises over time and batch together (tdBN-style statistics)."""
+    the batch; BatchNorm then normalises over time and batch together (tdBN-style statistics).
+
+    Args:
+        *layers: the layers, applied in order to [T·B, ...]; several are wrapped in nn.Sequential.
+    """
 
     def __init__(self, *layers: nn.Module):
         super().__init__()
@@ -24,7 +28,11 @@ class TimeFolded(nn.Module):
 
 class SequenceDropout(nn.Module):
     """Dropout with one mask per sample shared by all T steps (SpikingJelly's MultiStepDropout):
-    a unit dropped at one step is dropped at every step, rather than flickering like input noise."""
+    a unit dropped at one step is dropped at every step, rather than flickering like input noise.
+
+    Args:
+        p: the probability in [0, 1) that a unit is dropped; kept units are scaled by 1/(1 − p).
+    """
 
     def __init__(self, p: float):
         super().__init__()
@@ -41,11 +49,13 @@ class SequenceDropout(nn.Module):
 
 
 def conv_bn(in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1) -> TimeFolded:
+    """A bias-free square conv with "same" padding (kernel_size // 2), then BatchNorm2d, over every step."""
     conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding=kernel_size // 2, bias=False)
     return TimeFolded(conv, nn.BatchNorm2d(out_channels))
 
 
 def flatten_to_linear(in_features: int, out_features: int) -> TimeFolded:
+    """Flatten each step's [C, H, W] (or any shape) and apply one Linear layer."""
     return TimeFolded(nn.Flatten(), nn.Linear(in_features, out_features))
 
 
@@ -54,6 +64,16 @@ class BasicBlock(nn.Module):
 
     - "standard" (spiking ResNet / tdBN): SN(BN(conv(SN(BN(conv(x))))) + shortcut(x))
     - "sew" (SEW ResNet, ADD): SN(BN(conv(SN(BN(conv(x)))))) + shortcut(x), spikes added after firing
+
+    The shortcut is the identity, or a 1×1 conv-BN (followed by a neuron in "sew") when the
+    stride or the width changes.
+
+    Args:
+        in_channels: channels of the input.
+        out_channels: channels of both convs and of the output.
+        stride: the first conv's stride (2 halves H and W).
+        neuron: a factory of fresh neuron layers.
+        wiring: "standard" or "sew".
     """
 
     def __init__(self, in_channels: int, out_channels: int, stride: int, neuron: NeuronFactory, wiring: str):
@@ -78,6 +98,7 @@ class BasicBlock(nn.Module):
 def residual_stages(
     in_channels: int, widths: list[int], depths: list[int], strides: list[int], neuron: NeuronFactory, wiring: str
 ) -> nn.Sequential:
+    """Stages of BasicBlocks: stage i has depths[i] blocks of widths[i] channels, the first with strides[i]."""
     blocks = []
     for width, depth, stride in zip(widths, depths, strides, strict=True):
         for index in range(depth):
@@ -87,7 +108,12 @@ def residual_stages(
 
 
 class SpikingClassifier(nn.Module):
-    """features → global average pool → head; returns per-step logits [T, B, K]."""
+    """features → global average pool → head; returns per-step logits [T, B, K].
+
+    Args:
+        features: maps x_seq [T, B, C, H, W] to feature maps [T, B, C', H', W'].
+        head: maps the pooled features [T, B, C'] to logits [T, B, K].
+    """
 
     def __init__(self, features: nn.Module, head: nn.Module):
         super().__init__()

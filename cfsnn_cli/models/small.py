@@ -19,7 +19,21 @@ def mlp(
     batch_norm: bool = True,
     dropout: Probability = 0.0,
 ) -> nn.Module:
-    """Flatten → (Linear → BN → SN → dropout) per hidden width → Linear readout (per-step logits)."""
+    """Flatten → (Linear → BN → SN → dropout) per hidden width → Linear readout (per-step logits).
+
+    Args:
+        input_shape: one step's input shape without the batch, e.g. [C, H, W] or [features].
+        num_classes: K, the width of the readout.
+        neuron: a factory called once per neuron layer, each call a fresh layer with its own
+            parameters (the engine's `neuron_factory(recipe)`).
+        hidden: the widths of the hidden layers, one Linear → BN → neuron stage each (at least one).
+        batch_norm: BatchNorm1d after each hidden Linear (which then has no bias).
+        dropout: p in [0, 1) after each hidden neuron layer, one mask per sample for all T steps;
+            0 adds no dropout layer.
+
+    Returns:
+        A module mapping x_seq [T, B, *input_shape] to per-step logits [T, B, K].
+    """
     layers: list[nn.Module] = []
     width = math.prod(input_shape)
     for index, out in enumerate(hidden):
@@ -43,7 +57,21 @@ def convnet(
     hidden: PositiveInt = 128,
     dropout: Probability = 0.0,
 ) -> nn.Module:
-    """(conv3×3 → BN → SN → avgpool 2) per width → Linear → SN → Linear readout."""
+    """(conv3×3 → BN → SN → avgpool 2) per width → Linear → SN → Linear readout.
+
+    Args:
+        input_shape: one step's input shape without the batch, [C, H, W].
+        num_classes: K, the width of the readout.
+        neuron: a factory called once per neuron layer, each call a fresh layer with its own
+            parameters (the engine's `neuron_factory(recipe)`).
+        channels: the output channels of the conv stages, one stage each; every stage halves H
+            and W, so the input needs at least 2^len(channels) pixels per side.
+        hidden: the width of the hidden Linear layer.
+        dropout: p in [0, 1) before the readout, one mask per sample for all T steps.
+
+    Returns:
+        A module mapping x_seq [T, B, *input_shape] to per-step logits [T, B, K].
+    """
     require(len(input_shape) == 3, "kind", f"convnet needs image input [C, H, W] (got {input_shape})")
     in_channels, height, width = input_shape
     require(

@@ -49,7 +49,18 @@ VGGSNN_PLAN = [64, 128, POOL, 256, 256, POOL, 512, 512, POOL, 512, 512, POOL]
 def vgg11(
     input_shape: tuple[int, ...], num_classes: int, neuron: NeuronFactory, dropout: Probability = 0.0
 ) -> nn.Module:
-    """VGG-11 with BN and max pooling, global average pooling and a linear readout."""
+    """VGG-11 with BN and max pooling, global average pooling and a linear readout.
+
+    Args:
+        input_shape: one step's input shape without the batch, [C, H, W] with H, W ≥ 32 (five poolings).
+        num_classes: K, the width of the readout.
+        neuron: a factory called once per neuron layer, each call a fresh layer with its own
+            parameters (the engine's `neuron_factory(recipe)`).
+        dropout: p in [0, 1) before the readout, one mask per sample for all T steps.
+
+    Returns:
+        A module mapping x_seq [T, B, *input_shape] to per-step logits [T, B, K].
+    """
     channels, _, _ = _event_frames(input_shape, 5)
     features, width, _ = _features(channels, VGG11_PLAN, neuron, nn.MaxPool2d)
     head = nn.Sequential(*([SequenceDropout(dropout)] if dropout else []), TimeFolded(nn.Linear(width, num_classes)))
@@ -59,7 +70,17 @@ def vgg11(
 @MODELS.register("vggsnn")
 def vggsnn(input_shape: tuple[int, ...], num_classes: int, neuron: NeuronFactory) -> nn.Module:
     """VGGSNN of Deng et al. (TET, ICLR 2022) for DVS frames: eight conv layers, average pooling,
-    and a linear readout over the flattened 512 × (H/16) × (W/16) map."""
+    and a linear readout over the flattened 512 × (H/16) × (W/16) map.
+
+    Args:
+        input_shape: one step's input shape without the batch, [C, H, W] with H, W ≥ 16 (four poolings).
+        num_classes: K, the width of the readout.
+        neuron: a factory called once per neuron layer, each call a fresh layer with its own
+            parameters (the engine's `neuron_factory(recipe)`).
+
+    Returns:
+        A module mapping x_seq [T, B, *input_shape] to per-step logits [T, B, K].
+    """
     channels, height, width = _event_frames(input_shape, 4)
     features, depth, pools = _features(channels, VGGSNN_PLAN, neuron, nn.AvgPool2d)
     flat = depth * (height // 2**pools) * (width // 2**pools)

@@ -18,7 +18,29 @@ from cfsnn_cli.surrogates import SigmoidSurrogate, Surrogate
 
 
 class SpikingNeuron(nn.Module):
-    """H_t = β·V_{t−1} + X_t, N_t = fire(H_t), V_t = reset(H_t, N_t); input and output [T, B, ...]."""
+    """H_t = β·V_{t−1} + X_t, N_t = fire(H_t), V_t = reset(H_t, N_t); input and output [T, B, ...].
+
+    The base of every neuron kind; the kinds (`CFNeuron`, `LIFNeuron`, …) fix some of these
+    arguments and give the rest defaults. Potentials (H, V, θ, v_reset, v_init) are in the units of
+    the input X_t; time is counted in steps.
+
+    Args:
+        tau: membrane time constant τ in time steps, τ ≥ 1; the decay is β = 1 − 1/τ (τ = 1: no
+            memory; τ = inf: β = 1, no leak).
+        learn_tau: learn β per layer, stored raw as w with β = sigmoid(w) and started at 1 − 1/τ;
+            needs 1 < τ < inf.
+        threshold: θ > 0 and finite, the potential one spike unit costs.
+        learn_threshold: learn θ per layer, stored raw and read through softplus so it stays > 0.
+        levels: D ≥ 1, the most threshold crossings (spike units) fired per step.
+        bipolar: also fire −1, −2, … when H falls to −θ, −2θ, …
+        hard_reset: V = H·(1 − S) + v_reset·S after a spike instead of V = H − θ·N; needs
+            levels = 1 and bipolar = False.
+        v_reset: the potential a hard reset sets; unused by a soft reset.
+        detach_reset: let no gradient flow through the reset term.
+        v_init: V_0, the potential before the first step.
+        surrogate: the smooth stand-in for the spike count in backward, owned by this layer;
+            None makes a fresh `SigmoidSurrogate()` (α = 4, not learned).
+    """
 
     def __init__(
         self,
@@ -72,11 +94,21 @@ class SpikingNeuron(nn.Module):
         return torch.tensor(self.decay)
 
     def threshold_value(self) -> torch.Tensor:
+        """θ as a 0-d tensor (learnable or not)."""
         if hasattr(self, "raw_threshold"):
             return nn.functional.softplus(self.raw_threshold)
         return torch.tensor(self.threshold)
 
     def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
+        """Run the whole sequence from V_0 = v_init.
+
+        Args:
+            x_seq: input currents X_1..X_T, shape [T, B, ...] (channels, if any, on dim 2).
+
+        Returns:
+            The spikes N_1..N_T, same shape and dtype: integers in [−D, D] (bipolar) or [0, D].
+            Inside `observe()` the layer also records its Σrelu(±H) per channel and Σ|N|.
+        """
         cast = {"device": x_seq.device, "dtype": x_seq.dtype}
         needs_grad = self.training and torch.is_grad_enabled()
         alpha = self.surrogate.alpha_for(x_seq.shape[0], x_seq, needs_grad)

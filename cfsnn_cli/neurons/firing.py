@@ -10,6 +10,8 @@ from cfsnn_cli.surrogates import Surrogate
 
 @dataclass(frozen=True, eq=False)
 class FiringRule:
+    """The firing and reset options of one neuron layer (see `SpikingNeuron` for their meaning)."""
+
     levels: int  # D: how many times the potential may circulate through fire-and-subtract per step
     bipolar: bool  # negative crossings fire −1, −2, … as well
     hard_reset: bool  # V = H(1 − S) + v_reset·S instead of V = H − θ·N

@@ -17,7 +17,20 @@ class LIFNeuron(SpikingNeuron):
     """Leaky integrate-and-fire: H = (1 − 1/τ)·V + X, S = Θ(H − θ), then
     V = H − θ·S (soft) or V = H·(1 − S) + v_reset·S (hard).
 
-    The input is not scaled by 1/τ (SpikingJelly's `decay_input=False`).
+    The input is not scaled by 1/τ (SpikingJelly's `decay_input=False`). Spikes are binary {0, 1}.
+
+    Args:
+        tau: membrane time constant τ in time steps, τ ≥ 1 (default 2.0, β = 0.5); `inf` gives
+            β = 1, no leak.
+        learn_tau: learn β per layer (stored raw as w, β = sigmoid(w), started at 1 − 1/τ);
+            needs 1 < τ < inf.
+        threshold: θ > 0, in the units of the input X_t.
+        learn_threshold: learn θ per layer (read through softplus, so it stays > 0).
+        reset: "soft" (subtract θ) or "hard" (set V to `v_reset`) after a spike.
+        v_reset: the potential a hard reset sets; unused by a soft reset.
+        detach_reset: let no gradient flow through the reset.
+        v_init: V_0, the potential before the first step.
+        surrogate: this layer's surrogate gradient; None makes a fresh `SigmoidSurrogate()`.
     """
 
     def __init__(
@@ -50,7 +63,17 @@ class LIFNeuron(SpikingNeuron):
 
 @NEURONS.register("if")
 class IFNeuron(LIFNeuron):
-    """Integrate-and-fire: LIF with τ = ∞ (β = 1, no leak)."""
+    """Integrate-and-fire: LIF with τ = ∞ (β = 1, no leak).
+
+    Args:
+        threshold: θ > 0, in the units of the input X_t.
+        learn_threshold: learn θ per layer (read through softplus, so it stays > 0).
+        reset: "soft" (subtract θ) or "hard" (set V to `v_reset`) after a spike.
+        v_reset: the potential a hard reset sets; unused by a soft reset.
+        detach_reset: let no gradient flow through the reset.
+        v_init: V_0, the potential before the first step.
+        surrogate: this layer's surrogate gradient; None makes a fresh `SigmoidSurrogate()`.
+    """
 
     def __init__(
         self,
@@ -67,7 +90,18 @@ class IFNeuron(LIFNeuron):
 
 @NEURONS.register("plif")
 class PLIFNeuron(LIFNeuron):
-    """Parametric LIF: the decay β = sigmoid(w) is learned per layer, starting from 1 − 1/τ."""
+    """Parametric LIF: the decay β = sigmoid(w) is learned per layer, starting from 1 − 1/τ.
+
+    Args:
+        tau: the starting time constant τ in time steps, 1 < τ < inf (default 2.0, β = 0.5).
+        threshold: θ > 0, in the units of the input X_t.
+        learn_threshold: learn θ per layer (read through softplus, so it stays > 0).
+        reset: "soft" (subtract θ) or "hard" (set V to `v_reset`) after a spike.
+        v_reset: the potential a hard reset sets; unused by a soft reset.
+        detach_reset: let no gradient flow through the reset.
+        v_init: V_0, the potential before the first step.
+        surrogate: this layer's surrogate gradient; None makes a fresh `SigmoidSurrogate()`.
+    """
 
     def __init__(
         self,

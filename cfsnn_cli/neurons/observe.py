@@ -29,6 +29,8 @@ class LayerObservation:
 
 @dataclass
 class Observations:
+    """What `observe()` collected: one `LayerObservation` per neuron layer call, in call order."""
+
     layers: list[LayerObservation] = field(default_factory=list)
 
 
@@ -37,11 +39,19 @@ _current: ContextVar[Observations | None] = ContextVar("cfsnn_observations", def
 
 @contextmanager
 def observe() -> Iterator[Observations]:
-    """Record every neuron layer that runs inside the block::
+    """Record every neuron layer that runs inside the block.
 
-    with observe() as seen:
-        logits = model(x_seq)
-    loss = objective(logits, y, seen)
+    Blocks nest: a layer reports to the innermost one. Outside every block nothing is recorded.
+
+    Yields:
+        The `Observations` that each neuron layer run inside the block appends to.
+
+    Example:
+        ```python
+        with observe() as seen:
+            logits = model(x_seq)
+        loss = objective(logits, y, seen)
+        ```
     """
     seen = Observations()
     token = _current.set(seen)
@@ -52,4 +62,5 @@ def observe() -> Iterator[Observations]:
 
 
 def current_observations() -> Observations | None:
+    """The collection of the innermost open `observe()` block, or None outside one."""
     return _current.get()

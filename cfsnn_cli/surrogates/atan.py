@@ -1,3 +1,5 @@
+"""The arctangent surrogate, `kind = "atan"`."""
+
 import math
 
 import torch
@@ -8,7 +10,15 @@ from cfsnn_cli.surrogates.registry import SURROGATES
 
 @SURROGATES.register("atan")
 class AtanSurrogate(Surrogate):
-    """F(z) = atan(πz/2)/π + 1/2; σ'_α(u) = (α/2) / (1 + (παu/2)²) peaks at α/2 (SpikingJelly's ATan)."""
+    """F(z) = atan(πz/2)/π + 1/2; σ'_α(u) = (α/2) / (1 + (παu/2)²) peaks at α/2 (SpikingJelly's ATan).
+
+    Args:
+        alpha: the initial sharpness α > alpha_min, in 1/(units of H); None means 2.0.
+        alpha_min: the floor a learned α stays above, ≥ 0.
+        learnable: "none" (α fixed), "layer" (one α for the layer) or "timestep" (one α per step).
+        timesteps: T, the number of steps; needed by learnable = "timestep" (recipes fill it in
+            from data.timesteps).
+    """
 
     default_alpha = 2.0
 

@@ -21,10 +21,22 @@ from cfsnn_cli.positive import inverse_softplus
 
 Learnable = Literal["none", "layer", "timestep"]
 LEARNABLE_MODES = get_args(Learnable)
+"""The values `learnable` takes: "none", "layer" (one α per layer), "timestep" (one α per step)."""
 
 
 class Surrogate(nn.Module):
-    """Base class: subclasses set `default_alpha` and define `primitive` (F) and `derivative` (F')."""
+    """Base class: subclasses set `default_alpha` and define `primitive` (F) and `derivative` (F').
+
+    σ_α(u) = F(α·u), so a larger α is a narrower, taller surrogate gradient. A learned α is stored
+    raw as a and read as α = alpha_min + softplus(a), started at `alpha`.
+
+    Args:
+        alpha: the initial sharpness α > alpha_min, in 1/(units of H); None means the kind's `default_alpha`.
+        alpha_min: the floor a learned α stays above, ≥ 0.
+        learnable: "none" (α fixed), "layer" (one α for the layer) or "timestep" (one α per step).
+        timesteps: T, the number of steps; needed by learnable = "timestep" (recipes fill it in
+            from data.timesteps).
+    """
 
     default_alpha: float = 4.0
 
@@ -61,11 +73,13 @@ class Surrogate(nn.Module):
 
     # -- the primitive, per kind -------------------------------------------------------------
     @staticmethod
-    def primitive(z: torch.Tensor) -> torch.Tensor:  # F(z), rising from 0 to 1
+    def primitive(z: torch.Tensor) -> torch.Tensor:
+        """F(z), rising from 0 to 1, elementwise."""
         raise NotImplementedError
 
     @staticmethod
-    def derivative(z: torch.Tensor) -> torch.Tensor:  # F'(z)
+    def derivative(z: torch.Tensor) -> torch.Tensor:
+        """F'(z), elementwise (a new tensor: callers modify it in place)."""
         raise NotImplementedError
 
     # -- α ---------------------------------------------------------------------------------------

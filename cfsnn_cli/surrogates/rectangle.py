@@ -1,3 +1,5 @@
+"""The rectangle surrogate, `kind = "rectangle"`."""
+
 import torch
 
 from cfsnn_cli.surrogates.base import Surrogate
@@ -6,7 +8,15 @@ from cfsnn_cli.surrogates.registry import SURROGATES
 
 @SURROGATES.register("rectangle")
 class RectangleSurrogate(Surrogate):
-    """F(z) = clamp(z + 1/2, 0, 1): σ'_α(u) = α on |u| < 1/(2α), 0 elsewhere (the straight-through box)."""
+    """F(z) = clamp(z + 1/2, 0, 1): σ'_α(u) = α on |u| < 1/(2α), 0 elsewhere (the straight-through box).
+
+    Args:
+        alpha: the initial sharpness α > alpha_min, in 1/(units of H); None means 1.0.
+        alpha_min: the floor a learned α stays above, ≥ 0.
+        learnable: "none" (α fixed), "layer" (one α for the layer) or "timestep" (one α per step).
+        timesteps: T, the number of steps; needed by learnable = "timestep" (recipes fill it in
+            from data.timesteps).
+    """
 
     default_alpha = 1.0
 

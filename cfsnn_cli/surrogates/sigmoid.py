@@ -1,3 +1,5 @@
+"""The sigmoid surrogate, `kind = "sigmoid"`."""
+
 import torch
 
 from cfsnn_cli.surrogates.base import Surrogate
@@ -6,7 +8,15 @@ from cfsnn_cli.surrogates.registry import SURROGATES
 
 @SURROGATES.register("sigmoid")
 class SigmoidSurrogate(Surrogate):
-    """F(z) = sigmoid(z); σ'_α(u) = α·s(1 − s) peaks at α/4."""
+    """F(z) = sigmoid(z); σ'_α(u) = α·s(1 − s) peaks at α/4.
+
+    Args:
+        alpha: the initial sharpness α > alpha_min, in 1/(units of H); None means 4.0.
+        alpha_min: the floor a learned α stays above, ≥ 0.
+        learnable: "none" (α fixed), "layer" (one α for the layer) or "timestep" (one α per step).
+        timesteps: T, the number of steps; needed by learnable = "timestep" (recipes fill it in
+            from data.timesteps).
+    """
 
     default_alpha = 4.0
 

@@ -1,3 +1,5 @@
+"""The triangle surrogate, `kind = "triangle"`."""
+
 import torch
 
 from cfsnn_cli.surrogates.base import Surrogate
@@ -6,8 +8,16 @@ from cfsnn_cli.surrogates.registry import SURROGATES
 
 @SURROGATES.register("triangle")
 class TriangleSurrogate(Surrogate):
-    """F' (z) = max(0, 1 − |z|): σ'_α(u) is a triangle of height α and half-width 1/α; F is its
-    piecewise-quadratic integral."""
+    """F'(z) = max(0, 1 − |z|): σ'_α(u) is a triangle of height α and half-width 1/α; F is its
+    piecewise-quadratic integral.
+
+    Args:
+        alpha: the initial sharpness α > alpha_min, in 1/(units of H); None means 1.0.
+        alpha_min: the floor a learned α stays above, ≥ 0.
+        learnable: "none" (α fixed), "layer" (one α for the layer) or "timestep" (one α per step).
+        timesteps: T, the number of steps; needed by learnable = "timestep" (recipes fill it in
+            from data.timesteps).
+    """
 
     default_alpha = 1.0
 
