@@ -57,7 +57,7 @@ def options_model(builder: Any) -> type[BaseModel]:
         fields[name] = (hints.get(name, Any), default)
     return create_model(
         f"{getattr(builder, '__name__', 'builder')}Options",
-        __config__=ConfigDict(extra="forbid", strict=False, arbitrary_types_allowed=True, allow_inf_nan=False),
+        __config__=ConfigDict(extra="forbid", strict=True, arbitrary_types_allowed=True, allow_inf_nan=False),
         **fields,
     )
 

@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cfsnn_cli.errors import CfsnnError
+from cfsnn_cli.limits import MAX_TIMESTEPS
 from cfsnn_cli.options import check_options, first_problem, options_model
 
 if sys.version_info >= (3, 11):
@@ -26,10 +27,15 @@ SHIPPED = Path(__file__).parent / "recipes"
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 
 
+# Every section is strict: a recipe that writes `timesteps = "8"`, `epochs = 2.0` or
+# `bipolar = "yes"` is refused, never coerced (an int is still a valid float).
+STRICT = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+
+
 class KindSection(BaseModel):
     """A section whose `kind` picks a registered builder; the other keys are that kind's options."""
 
-    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
+    model_config = ConfigDict(extra="allow", strict=True, allow_inf_nan=False)
     kind: str
 
     @staticmethod
@@ -51,13 +57,20 @@ class KindSection(BaseModel):
     kind_specific: ClassVar[frozenset[str]] = frozenset()
 
     @classmethod
-    def keys_for_kind(cls, kind: str) -> set[str]:
-        """The section's own fields plus the options `kind` takes (none if `kind` is unknown)."""
+    def carries_over(cls, name: str, old_kind: str, new_kind: str) -> bool:
+        """Whether an inherited key survives a change of kind: the section's own fields do; a kind
+        option only if the new kind takes an option of that name with the same type and meaning
+        (convnet's `hidden` is one width, mlp's a list of widths: the new kind's default is used)."""
+        if name in cls.model_fields:
+            return True
+        if name in cls.kind_specific:
+            return False
         try:
-            options = set(options_model(cls.registry().get(kind)).model_fields) - cls.kind_specific
+            old = options_model(cls.registry().get(old_kind)).model_fields.get(name)
+            new = options_model(cls.registry().get(new_kind)).model_fields.get(name)
         except CfsnnError:
-            options = set()
-        return set(cls.model_fields) | options
+            return False
+        return old is not None and new is not None and old.annotation == new.annotation and old.metadata == new.metadata
 
 
 # Registries are imported when first needed: they pull in torch, which `cfsnn --help` should not pay for.
@@ -71,7 +84,7 @@ class DataSection(KindSection):
         return DATASETS
 
     kind: str = "digits"
-    timesteps: int = Field(4, ge=1, le=4096, description="T: time steps per sample")
+    timesteps: int = Field(4, ge=1, le=MAX_TIMESTEPS, description="T: time steps per sample")
     batch_size: int = Field(64, ge=1)
     eval_batch_size: int = Field(256, ge=1)
     workers: int = Field(0, ge=0, description="DataLoader worker processes")
@@ -111,6 +124,12 @@ class SurrogateSection(KindSection):
 
     kind: str = "sigmoid"
 
+    def check_kind(self, section: str) -> None:
+        super().check_kind(section)
+        # an unset α means the primitive's own default: spelled out, so the resolved recipe shows it
+        if self.__pydantic_extra__.get("alpha") is None:
+            self.__pydantic_extra__["alpha"] = self.registry().get(self.kind).default_alpha
+
 
 class LossSection(KindSection):
     @staticmethod
@@ -124,8 +143,28 @@ class LossSection(KindSection):
     granularity: Literal["layer", "channel"] = "layer"
 
 
-class OptimSection(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+class FixedKindSection(BaseModel):
+    """A section whose `kind` picks among fixed choices, each using some of the section's fields.
+    A field the chosen kind ignores is refused when written, and left out of the resolved recipe."""
+
+    model_config = STRICT
+    fields_by_kind: ClassVar[dict[str, frozenset[str]]] = {}
+
+    @classmethod
+    def carries_over(cls, name: str, old_kind: str, new_kind: str) -> bool:
+        return name in cls.fields_by_kind[new_kind]
+
+    def ignored_fields(self) -> list[str]:
+        """Fields written (not defaulted) that this kind does not use."""
+        used = self.fields_by_kind[self.kind] | {"kind"}
+        return sorted(name for name in self.model_fields_set if name not in used)
+
+
+class OptimSection(FixedKindSection):
+    fields_by_kind = {
+        "sgd": frozenset({"lr", "weight_decay", "momentum", "nesterov"}),
+        "adamw": frozenset({"lr", "weight_decay"}),
+    }
     kind: Literal["sgd", "adamw"] = "adamw"
     lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(0.0, ge=0)
@@ -133,8 +172,12 @@ class OptimSection(BaseModel):
     nesterov: bool = False
 
 
-class ScheduleSection(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+class ScheduleSection(FixedKindSection):
+    fields_by_kind = {
+        "cosine": frozenset({"warmup_epochs", "min_lr"}),
+        "step": frozenset({"warmup_epochs", "step_size", "gamma"}),
+        "constant": frozenset({"warmup_epochs"}),
+    }
     kind: Literal["cosine", "step", "constant"] = "cosine"
     warmup_epochs: int = Field(0, ge=0)
     min_lr: float = Field(0.0, ge=0, description="cosine: the final learning rate")
@@ -143,7 +186,7 @@ class ScheduleSection(BaseModel):
 
 
 class TrainSection(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    model_config = STRICT
     epochs: int = Field(10, ge=1)
     precision: Literal["fp32", "bf16"] = "fp32"
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
@@ -151,7 +194,7 @@ class TrainSection(BaseModel):
 
 
 class Recipe(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     name: str = Field(pattern=NAME_PATTERN)
     description: str = ""
     seed: int = Field(0, ge=0)
@@ -189,18 +232,44 @@ class Recipe(BaseModel):
             )
         except CfsnnError as error:
             raise error.within("loss") from None
-        if self.optim.kind == "sgd" and self.optim.nesterov and self.optim.momentum == 0:
+        for section in FIXED_KIND_SECTIONS:
+            chosen = getattr(self, section)
+            for name in chosen.ignored_fields():
+                uses = ", ".join(sorted(chosen.fields_by_kind[chosen.kind])) or "no other field"
+                raise CfsnnError(
+                    f"{section}.{name}", f"{section} kind {chosen.kind!r} does not use it (it uses: {uses})"
+                )
+        self.check_cross_field_bounds()
+
+    def check_cross_field_bounds(self) -> None:
+        optim, schedule, epochs = self.optim, self.schedule, self.train.epochs
+        if optim.kind == "sgd" and optim.nesterov and optim.momentum == 0:
             raise CfsnnError("optim.nesterov", "needs optim.momentum > 0")
-        if self.schedule.warmup_epochs >= self.train.epochs:
+        if schedule.warmup_epochs >= epochs:
             raise CfsnnError(
-                "schedule.warmup_epochs",
-                f"must be < train.epochs = {self.train.epochs} (got {self.schedule.warmup_epochs})",
+                "schedule.warmup_epochs", f"must be < train.epochs = {epochs} (got {schedule.warmup_epochs})"
+            )
+        if schedule.kind == "cosine" and schedule.min_lr > optim.lr:
+            raise CfsnnError(
+                "schedule.min_lr",
+                f"must be <= optim.lr = {optim.lr:g} (got {schedule.min_lr:g}): the rate would rise, not decay",
+            )
+        if schedule.kind == "step" and schedule.step_size >= epochs:
+            raise CfsnnError(
+                "schedule.step_size",
+                f"must be < train.epochs = {epochs} (got {schedule.step_size}): the rate would never decay; "
+                "use schedule.kind = 'constant' for that",
             )
 
     def to_dict(self) -> dict[str, Any]:
         # Python mode, not pydantic's JSON mode, which turns `tau = inf` into null; json and TOML
         # both write and read back infinity.
-        return self.model_dump()
+        resolved = self.model_dump()
+        for section in FIXED_KIND_SECTIONS:  # what the kind ignores is not part of the recipe
+            chosen = getattr(self, section)
+            used = chosen.fields_by_kind[chosen.kind] | {"kind"}
+            resolved[section] = {name: value for name, value in resolved[section].items() if name in used}
+        return resolved
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
@@ -252,24 +321,33 @@ SECTIONS_WITH_KIND = {
     "surrogate": SurrogateSection,
     "loss": LossSection,
 }
+FIXED_KIND_SECTIONS = {"optim": OptimSection, "schedule": ScheduleSection}
 
 
-def merge(base: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
-    """Child wins, section by section. When the child changes a section's `kind`, the inherited
-    keys that the new kind does not take are dropped (options of a cf neuron mean nothing to a lif
-    one); the section's own fields (`data.timesteps`, `loss.balance`, …) and shared options
-    (`neuron.tau`) carry over."""
+def overlay(base: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
+    """Child wins, key by key, nested dicts merged; nothing is dropped."""
     merged = dict(base)
     for key, value in child.items():
         old = merged.get(key)
-        if isinstance(value, dict) and isinstance(old, dict):
-            new_kind = value.get("kind")
-            if key in SECTIONS_WITH_KIND and isinstance(new_kind, str) and new_kind != old.get("kind"):
-                kept = SECTIONS_WITH_KIND[key].keys_for_kind(new_kind)
-                old = {name: setting for name, setting in old.items() if name in kept}
-            merged[key] = merge(old, value)
-        else:
-            merged[key] = value
+        merged[key] = overlay(old, value) if isinstance(value, dict) and isinstance(old, dict) else value
+    return merged
+
+
+def merge(base: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
+    """A child layer over what it inherits: the child wins, section by section, and every key the
+    child writes is kept. When the child changes a section's `kind`, the inherited keys that do not
+    carry over to the new kind are dropped (options of a cf neuron mean nothing to a lif one, an
+    mlp's list of widths nothing to a convnet); the section's own fields (`data.timesteps`,
+    `loss.balance`, …) and options the two kinds share (`neuron.tau`) carry over."""
+    merged = dict(base)
+    for key, value in child.items():
+        old = merged.get(key)
+        section = SECTIONS_WITH_KIND.get(key) or FIXED_KIND_SECTIONS.get(key)
+        if section is not None and isinstance(value, dict) and isinstance(old, dict):
+            old_kind, new_kind = old.get("kind", section.model_fields["kind"].default), value.get("kind")
+            if isinstance(new_kind, str) and isinstance(old_kind, str) and new_kind != old_kind:
+                old = {name: v for name, v in old.items() if section.carries_over(name, old_kind, new_kind)}
+        merged[key] = overlay(old, value) if isinstance(value, dict) and isinstance(old, dict) else value
     return merged
 
 
@@ -307,25 +385,63 @@ def parse_override(text: str) -> dict[str, Any]:
     return value
 
 
-def validate_recipe(data: dict[str, Any], source: str) -> Recipe:
+def _known_fields(field: str) -> str | None:
+    """What may stand where an unknown `field` was written: the recipe's sections for a top-level
+    key, a fixed section's fields (`optim.betas` → `optim`'s); None where check_options says it."""
+    section, _, rest = field.partition(".")
+    if not rest:
+        return ", ".join(Recipe.model_fields)
+    info = Recipe.model_fields.get(section)
+    model = info.annotation if info is not None else None
+    if isinstance(model, type) and issubclass(model, BaseModel) and not issubclass(model, KindSection):
+        return ", ".join(model.model_fields)
+    return None
+
+
+def validate_recipe(data: dict[str, Any], source: str, overridden: frozenset[str] = frozenset()) -> Recipe:
+    """A Recipe, or one CfsnnError naming the field and where it came from: `--set` for a field
+    in `overridden` (dotted names), else the file `source`."""
+
+    def located(error: CfsnnError) -> CfsnnError:
+        from_command_line = any(error.field == key or error.field.startswith(f"{key}.") for key in overridden)
+        return error.from_source("--set" if from_command_line else source)
+
     try:
         recipe = Recipe.model_validate(data)
     except ValidationError as error:
-        raise first_problem(error).from_source(source) from None
+        problem = first_problem(error)
+        known = _known_fields(problem.field)
+        if problem.problem == "unknown option" and known is not None:
+            problem = CfsnnError(problem.field, f"unknown option (known: {known})")
+        raise located(problem) from None
     try:
         recipe.check_kinds_and_cross_sections()
     except CfsnnError as error:
-        raise error.from_source(source) from None
+        raise located(error) from None
     return recipe
 
 
+def _dotted_keys(tree: dict[str, Any], prefix: str = "") -> set[str]:
+    keys = set()
+    for key, value in tree.items():
+        keys.add(prefix + key)
+        if isinstance(value, dict):
+            keys |= _dotted_keys(value, f"{prefix}{key}.")
+    return keys
+
+
 def load_recipe(path_or_name: str, overrides: list[str] = ()) -> Recipe:
-    """Read, inherit, override and validate a recipe; every problem is one CfsnnError."""
+    """Read, inherit, override and validate a recipe; every problem is one CfsnnError.
+
+    All `--set` overrides form one layer over the file, so their order never matters (beyond the
+    last of two values for one field winning) and each value in it is kept across a kind change.
+    """
     path = resolve_recipe_path(path_or_name)
-    data = _read_with_parents(path)
+    command_line: dict[str, Any] = {}
     for text in overrides:
-        data = merge(data, parse_override(text))
-    return validate_recipe(data, str(path))
+        command_line = overlay(command_line, parse_override(text))
+    data = merge(_read_with_parents(path), command_line)
+    return validate_recipe(data, str(path), frozenset(_dotted_keys(command_line)))
 
 
 def recipe_from_json(text: str, source: str) -> Recipe:

@@ -64,8 +64,10 @@ def test_infinite_tau_survives_toml_and_json(tmp_path):
     assert recipe_from_json(recipe.to_json(), "stored").neuron.options()["tau"] == float("inf")
 
 
-def test_a_new_surrogate_kind_starts_from_its_own_alpha():
-    assert "alpha" not in load_recipe("quickstart", ["surrogate.kind=atan"]).surrogate.options()
+def test_a_new_surrogate_kind_starts_from_its_own_alpha_spelled_out():
+    recipe = load_recipe("quickstart", ["surrogate.kind=atan"])
+    assert recipe.surrogate.options()["alpha"] == 2.0  # atan's own, not the file's sigmoid 4.0
+    assert "\nalpha = 2.0\n" in recipe.to_toml()
     assert load_recipe("quickstart", ["neuron.tau=3", "neuron.kind=lif"]).neuron.options()["tau"] == 3.0  # shared: kept
 
 
