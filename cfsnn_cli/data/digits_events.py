@@ -120,6 +120,7 @@ def digits_events(
         to_frames=event_framer((SENSOR, SENSOR, 2), (frame_size, frame_size), timesteps, 0.0),
         input_shape=(2, frame_size, frame_size),
         settings={"timesteps": timesteps, "frame_size": frame_size, "contrast": contrast, "emulator": 1},
+        timesteps=timesteps,
         cache=cache,
         cache_dir=cache_dir,
         augment=frame_augmentation(flip, roll, drop, nda) if augment else None,

@@ -203,6 +203,7 @@ def _camera_split(
         to_frames=event_framer(spec.sensor_size, (frame_size, frame_size), timesteps, window_ms),
         input_shape=(spec.sensor_size[2], frame_size, frame_size),
         settings=settings,
+        timesteps=timesteps,
         cache=cache,
         cache_dir=cache_dir,
         augment=augmentation,

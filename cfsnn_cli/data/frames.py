@@ -11,7 +11,10 @@ import hashlib
 import io
 import json
 import os
-from collections.abc import Callable
+import shutil
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +26,7 @@ from cfsnn_cli.data.base import DatasetSplit
 from cfsnn_cli.errors import CfsnnError
 
 CACHE_FORMAT = 1
+LARGE_CACHE_BYTES = 2**30  # a new cache larger than this is announced before it is written
 
 
 def default_cache_dir() -> Path:
@@ -167,11 +171,22 @@ def framed_split(
     to_frames: Callable,
     input_shape: tuple[int, ...],
     settings: dict,
+    timesteps: int,
     cache: bool,
     cache_dir: str,
     augment,
 ) -> DatasetSplit:
     frame_cache = FrameCache.for_split(cache_dir, kind, split, settings) if cache else None
+    if frame_cache is not None and not frame_cache.folder.exists():
+        # int16 frames, T of them per sample, stored uncompressed
+        size = len(indices) * timesteps * int(np.prod(input_shape)) * np.dtype(np.int16).itemsize
+        if size > LARGE_CACHE_BYTES:
+            print(
+                f"cfsnn: framing {len(indices)} {kind} samples at T = {timesteps} writes about "
+                f"{size / 2**30:.1f} GiB of frame cache to {frame_cache.folder} (data.cache = false keeps none)",
+                file=sys.stderr,
+                flush=True,
+            )
     framed = FramedEvents(
         count=len(indices),
         events_of=lambda i: dataset[indices[i]][0],
@@ -188,3 +203,17 @@ def framed_split(
         class_names=class_names,
         samples_are_sequences=True,
     )
+
+
+@contextmanager
+def discarded_if_unfinished(split: DatasetSplit) -> Iterator[None]:
+    """A frame cache that this block starts is removed if the block fails: an evaluation that
+    runs out of memory at a large T leaves no gigabytes of half-made cache behind."""
+    cache = getattr(split.dataset, "cache", None)
+    started_here = isinstance(cache, FrameCache) and not cache.folder.exists()
+    try:
+        yield
+    except BaseException:
+        if started_here:
+            shutil.rmtree(cache.folder, ignore_errors=True)
+        raise

@@ -65,6 +65,7 @@ def shd(
         to_frames=event_framer((700, 1, 1), (channels, 1), timesteps, window_ms),
         input_shape=(1, channels),
         settings={"timesteps": timesteps, "channels": channels, "window_ms": window_ms},
+        timesteps=timesteps,
         cache=cache,
         cache_dir=cache_dir,
         augment=frame_augmentation(False, 0, drop, False) if augment else None,

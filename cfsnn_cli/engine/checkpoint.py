@@ -149,6 +149,12 @@ def load_model_checkpoint(path: Path, what: str = "--ckpt") -> ModelCheckpoint:
     """
     path = resolve_checkpoint(path)
     weights, metadata = _read_safetensors(path, what)
+    if "position" in metadata:  # a training state, which carries the position `--resume` continues from
+        raise CfsnnError(
+            what,
+            f"{path} is the training state that `cfsnn train --resume {path.parent}` reads; "
+            f"evaluate {path.parent / MODEL_FILE} (last epoch) or {path.parent / BEST_FILE} (best epoch)",
+        )
     if metadata.get("format") != FORMAT:
         raise CfsnnError(what, f"{path} was not written by cfsnn (its metadata carry no recipe)")
     if metadata.get("format_version") != FORMAT_VERSION:
@@ -242,9 +248,15 @@ def read_training_state(path: Path) -> TrainingState:
     return TrainingState(path, recipe, tensors, position, optimizer)
 
 
+def run_folder(path: Path) -> Path:
+    """The run folder `--resume` names: the folder itself, or the folder of its state file."""
+    path = Path(path).expanduser()
+    return path.parent if path.name == STATE_FILE and path.is_file() else path
+
+
 def resume_recipe(run_dir: Path) -> Recipe:
     """The recipe of the run in `run_dir`, read from its state file's header alone."""
-    run_dir = Path(run_dir).expanduser()
+    run_dir = run_folder(run_dir)
     if not run_dir.is_dir():
         raise CfsnnError("--resume", f"{run_dir} is not a run folder")
     path = run_dir / STATE_FILE

@@ -1,6 +1,7 @@
 """Evaluation: top-1/top-5, loss, per-class accuracy and the latency curve SNN papers report."""
 
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -8,6 +9,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from cfsnn_cli.data.frames import discarded_if_unfinished
 from cfsnn_cli.engine.build import autocast, build_loader, build_model, build_objective, build_split, pick_device
 from cfsnn_cli.engine.checkpoint import ModelCheckpoint, load_model_checkpoint, load_weights
 from cfsnn_cli.engine.report import Reporter
@@ -106,6 +108,7 @@ def evaluate_checkpoint(
     data_root: str | None = None,
     split: str = "test",
     timesteps: int | None = None,
+    batch_size: int | None = None,
     reporter: Reporter | None = None,
 ) -> tuple[ModelCheckpoint, Evaluation]:
     """Rebuild the model from the recipe inside a checkpoint, load its weights, evaluate a split.
@@ -115,17 +118,20 @@ def evaluate_checkpoint(
         data_root: replaces the stored recipe's `data.root`; None keeps it.
         split: "test" or "train" (evaluated without augmentation).
         timesteps: evaluate at this T instead of the recipe's `data.timesteps`; None keeps it.
+        batch_size: samples per batch instead of the recipe's `data.eval_batch_size`; None keeps it.
         reporter: told about progress; None reports nothing.
 
     Returns:
         The checkpoint (`ModelCheckpoint`) and its `Evaluation`.
 
     Raises:
-        CfsnnError: the checkpoint is unreadable or not cfsnn's, the data is missing, or its
-            number of classes differs from the checkpoint's.
+        CfsnnError: the checkpoint is unreadable or not cfsnn's, the data is missing, its
+            number of classes differs from the checkpoint's, or a batch does not fit in memory.
     """
     checkpoint = load_model_checkpoint(path)
     recipe = checkpoint.recipe
+    if batch_size is not None:
+        recipe = recipe.model_copy(update={"data": recipe.data.model_copy(update={"eval_batch_size": batch_size})})
     torch.manual_seed(recipe.seed)
     device = pick_device(recipe)
     data = build_split(recipe, split, data_root, timesteps, augment=False)
@@ -139,5 +145,33 @@ def evaluate_checkpoint(
     model.to(device)
     loader = build_loader(recipe, data, train=False, timesteps=timesteps)
     objective = build_objective(recipe).to(device)
-    result = evaluate(model, loader, objective.task, device, autocast(recipe, device), checkpoint.class_names, reporter)
+    with (
+        discarded_if_unfinished(data),
+        memory_errors_as_advice(recipe.data.eval_batch_size, timesteps or recipe.data.timesteps),
+    ):
+        result = evaluate(
+            model, loader, objective.task, device, autocast(recipe, device), checkpoint.class_names, reporter
+        )
     return checkpoint, result
+
+
+@contextmanager
+def memory_errors_as_advice(batch_size: int, timesteps: int) -> Iterator[None]:
+    """Running out of memory is one CfsnnError with what to change, not an internal error."""
+    try:
+        yield
+    except (MemoryError, torch.OutOfMemoryError, RuntimeError) as error:
+        if not isinstance(error, (MemoryError, torch.OutOfMemoryError)) and not _is_out_of_memory(error):
+            raise
+        smaller = max(1, batch_size // 4)
+        raise CfsnnError(
+            "--batch-size",
+            f"out of memory evaluating batches of {batch_size} samples at T = {timesteps}; "
+            f"try --batch-size {smaller} (or a smaller --timesteps)",
+        ) from None
+
+
+def _is_out_of_memory(error: RuntimeError) -> bool:
+    # the CPU allocator raises a plain RuntimeError; CUDA raises torch.OutOfMemoryError
+    text = str(error)
+    return "not enough memory" in text or "DefaultCPUAllocator: can't allocate" in text

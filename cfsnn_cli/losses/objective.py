@@ -66,6 +66,18 @@ class Objective(nn.Module):
         Returns:
             The total, the task loss and the unweighted L_PN (None when λ = 0).
         """
+        require(
+            logits_seq.dim() == 3,
+            "logits_seq",
+            f"must be per-step logits [T, B, K] (got shape {list(logits_seq.shape)}); "
+            "for one output per sample use logits.unsqueeze(0)",
+        )
+        require(logits_seq.shape[0] >= 1, "logits_seq", "has T = 0 time steps")
+        require(
+            targets.shape == logits_seq.shape[1:2],
+            "targets",
+            f"must be class indices [B] = [{logits_seq.shape[1]}] (got shape {list(targets.shape)})",
+        )
         task = self.task(logits_seq, targets)
         if not self.needs_observations:
             return LossParts(total=task, task=task, balance=None)

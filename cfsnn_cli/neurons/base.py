@@ -109,6 +109,12 @@ class SpikingNeuron(nn.Module):
             The spikes N_1..N_T, same shape and dtype: integers in [−D, D] (bipolar) or [0, D].
             Inside `observe()` the layer also records its Σrelu(±H) per channel and Σ|N|.
         """
+        require(
+            x_seq.dim() >= 2,
+            "x_seq",
+            f"must be a sequence [T, B, ...] (got shape {list(x_seq.shape)}); one step of a batch is x.unsqueeze(0)",
+        )
+        require(x_seq.shape[0] >= 1, "x_seq", "has T = 0 time steps")
         cast = {"device": x_seq.device, "dtype": x_seq.dtype}
         needs_grad = self.training and torch.is_grad_enabled()
         alpha = self.surrogate.alpha_for(x_seq.shape[0], x_seq, needs_grad)
