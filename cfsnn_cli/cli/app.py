@@ -3,6 +3,7 @@ from anywhere are caught here, once, and printed as one line with exit code 2.""
 
 import os
 import sys
+from typing import Annotated
 
 import typer
 from typer.core import TyperGroup
@@ -44,15 +45,37 @@ class CfsnnGroup(TyperGroup):
 app = typer.Typer(
     name="cfsnn",
     cls=CfsnnGroup,
-    help="Train and evaluate spiking neural networks with circulate-firing neurons.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def show_version(wanted: bool) -> None:
+    if wanted:
+        from importlib.metadata import version
+
+        typer.echo(f"cfsnn {version('cfsnn')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", help="Print the version and exit.", callback=show_version, is_eager=True),
+    ] = False,
+) -> None:
+    """Train and evaluate spiking neural networks with circulate-firing neurons."""
+
+
 app.command("train")(train.train)
 app.command("eval")(eval_command.evaluate)
 app.add_typer(recipes.app, name="recipes")
 
 
 def main() -> None:
+    from cfsnn_cli.cli.stdout import guard_stdout
+
+    guard_stdout()  # a closed pipe on stdout (`cfsnn train | head`) must not stop the work
     sys.exit(app())

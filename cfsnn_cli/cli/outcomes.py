@@ -1,10 +1,31 @@
 """Exit codes and one-line messages for how a command can end other than by success."""
 
+import errno
+import os
+import re
 import signal
+from pathlib import Path
 
 from cfsnn_cli.engine.train import InterruptedBeforeTraining, TrainingDiverged, TrainingInterrupted
 
 EXIT_FAILED = 1
+EXIT_USER_ERROR = 2
+
+# Errors of the file system the user pointed cfsnn at (a folder that cannot be made, a full or
+# read-only disk), not of cfsnn: they are reported like any other mistake in what was given.
+PATH_ERRNOS = {
+    errno.ENOENT,
+    errno.ENOTDIR,
+    errno.EISDIR,
+    errno.EEXIST,
+    errno.EACCES,
+    errno.EPERM,
+    errno.EROFS,
+    errno.ENOSPC,
+    errno.EDQUOT,
+    errno.ENAMETOOLONG,
+    errno.ELOOP,
+}
 
 
 def exit_code_and_message(error: Exception) -> tuple[int, str]:
@@ -16,7 +37,41 @@ def exit_code_and_message(error: Exception) -> tuple[int, str]:
         return 128 + number, f"cfsnn: {error}{resume}"
     if isinstance(error, TrainingDiverged):
         return EXIT_FAILED, f"cfsnn: training stopped: {error}"
+    if isinstance(error, OSError) and (problem := path_problem(error)) is not None:
+        return EXIT_USER_ERROR, f"cfsnn: error: {problem}"
     return (
         EXIT_FAILED,
         f"cfsnn: internal error: {type(error).__name__}: {error} (run with CFSNN_DEBUG=1 for the traceback)",
     )
+
+
+def path_problem(error: OSError) -> str | None:
+    """`PATH: what the system said` for a file-system error, or None for any other OSError."""
+    if error.errno in PATH_ERRNOS and error.strerror:
+        if error.filename is None:
+            return error.strerror  # a write that ran out of space names no file
+        where = _name(error.filename)
+        if error.filename2 is not None:
+            where = f"{where} -> {_name(error.filename2)}"
+        return f"{where}: {error.strerror}{_file_in_the_way(where) if error.errno == errno.ENOTDIR else ''}"
+    # torch's DataLoader re-raises a worker's error as the same type built from one message, the
+    # worker's traceback, whose last line is the original "FileNotFoundError: [Errno 2] ...: 'PATH'".
+    message = str(error)
+    if error.errno is None and "DataLoader worker" in message:
+        last_line = message.strip().splitlines()[-1]
+        original = re.fullmatch(rf"{type(error).__name__}: \[Errno (\d+)\] (.+?)(?:: '(.+)')?", last_line)
+        if original and int(original[1]) in PATH_ERRNOS:
+            return f"{original[3]}: {original[2]}" if original[3] else original[2]
+    return None
+
+
+def _name(filename) -> str:
+    return os.fsdecode(filename) if isinstance(filename, bytes) else str(filename)
+
+
+def _file_in_the_way(path: str) -> str:
+    """Which part of `path` is a file where a folder was needed: often the real mistake."""
+    for parent in Path(path).parents:
+        if parent.is_file():
+            return f" ({parent} is a file)"
+    return ""

@@ -14,26 +14,24 @@ def list_recipes(context: typer.Context) -> None:
     """List the recipes that ship with cfsnn (run one by name: `cfsnn train NAME`)."""
     if context.invoked_subcommand is not None:
         return
-    from rich.table import Table
-
-    from cfsnn_cli.cli.render import console
+    from cfsnn_cli.cli.render import console, recipes_table
     from cfsnn_cli.recipe import load_recipe, shipped_recipes
 
-    table = Table(title="shipped recipes")
-    for column in ("name", "data", "model", "neuron", "T", "epochs"):
-        table.add_column(column, no_wrap=True)
-    table.add_column("description", ratio=1)  # the only column that wraps on a narrow terminal
+    rows = []
     for name in shipped_recipes():
         recipe = load_recipe(name)
-        table.add_row(
-            name,
-            recipe.data.kind,
-            recipe.model.kind,
-            recipe.neuron.kind,
-            str(recipe.data.timesteps),
-            str(recipe.train.epochs),
-            recipe.description,
+        rows.append(
+            {
+                "name": name,
+                "data": recipe.data.kind,
+                "model": recipe.model.kind,
+                "neuron": recipe.neuron.kind,
+                "T": str(recipe.data.timesteps),
+                "epochs": str(recipe.train.epochs),
+                "description": recipe.description,
+            }
         )
+    table = recipes_table(rows, console.width)
     console.print(table)
 
 

@@ -32,7 +32,9 @@ def train(
     resume: Annotated[
         Path | None,
         typer.Option(
-            "--resume", help="Continue the interrupted run in this folder, with its own recipe.", show_default=False
+            "--resume",
+            help="Continue the interrupted run in this folder (or from its state.safetensors), with its own recipe.",
+            show_default=False,
         ),
     ] = None,
     data_root: Annotated[
@@ -43,10 +45,12 @@ def train(
     ] = None,
 ) -> None:
     """Train a model from a recipe; validate every epoch; save best and last checkpoints."""
+    from rich.markup import escape
+
     from cfsnn_cli.cli.plots import training_plot
-    from cfsnn_cli.cli.render import TrainingDisplay, console, epochs_table
+    from cfsnn_cli.cli.render import TrainingDisplay, console, epochs_table, say
     from cfsnn_cli.cli.signals import stop_on_signals
-    from cfsnn_cli.engine.checkpoint import resume_recipe
+    from cfsnn_cli.engine.checkpoint import resume_recipe, run_folder
     from cfsnn_cli.engine.train import StopRequest, read_metrics
     from cfsnn_cli.engine.train import train as run_training
     from cfsnn_cli.recipe import load_recipe
@@ -56,8 +60,8 @@ def train(
             raise CfsnnError(
                 "--resume", "continues a run with its own recipe in its own folder: drop RECIPE, --set and --out"
             )
-        chosen = resume_recipe(resume)
-        run_dir = resume
+        run_dir = run_folder(resume)  # the folder, or its state.safetensors
+        chosen = resume_recipe(run_dir)
     else:
         chosen = load_recipe(recipe or "quickstart", overrides or [])
         run_dir = out if out is not None else default_run_dir(chosen.name)
@@ -72,8 +76,13 @@ def train(
     training_plot(history, chosen.name, run_dir / "curves.png")
     console.print(epochs_table(history))
     final = result.final
-    console.print(
+    say(
+        console,
         f"final test accuracy {100 * final['test_accuracy']:.2f}% (epoch {final['epoch']}); "
-        f"best {100 * result.best_accuracy:.2f}% at epoch {result.best_epoch}\n"
-        f"run folder: {run_dir}  (model.safetensors = last epoch, best.safetensors = best epoch, curves.png)"
+        f"best {100 * result.best_accuracy:.2f}% at epoch {result.best_epoch}",
+    )
+    say(
+        console,
+        f"run folder: {escape(str(run_dir))}  "
+        "(model.safetensors = last epoch, best.safetensors = best epoch, curves.png)",
     )
