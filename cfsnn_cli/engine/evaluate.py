@@ -9,9 +9,11 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from cfsnn_cli.data import DatasetSplit
 from cfsnn_cli.data.frames import discarded_if_unfinished
-from cfsnn_cli.engine.build import autocast, build_loader, build_model, build_objective, build_split, pick_device
-from cfsnn_cli.engine.checkpoint import ModelCheckpoint, load_model_checkpoint, load_weights
+from cfsnn_cli.engine.build import autocast, build_loader, build_objective, build_split
+from cfsnn_cli.engine.checkpoint import ModelCheckpoint
+from cfsnn_cli.engine.load import load_model, model_device
 from cfsnn_cli.engine.report import Reporter
 from cfsnn_cli.errors import CfsnnError
 
@@ -128,21 +130,13 @@ def evaluate_checkpoint(
         CfsnnError: the checkpoint is unreadable or not cfsnn's, the data is missing, its
             number of classes differs from the checkpoint's, or a batch does not fit in memory.
     """
-    checkpoint = load_model_checkpoint(path)
+    checkpoint, model = load_model(path)
     recipe = checkpoint.recipe
     if batch_size is not None:
         recipe = recipe.model_copy(update={"data": recipe.data.model_copy(update={"eval_batch_size": batch_size})})
     torch.manual_seed(recipe.seed)
-    device = pick_device(recipe)
-    data = build_split(recipe, split, data_root, timesteps, augment=False)
-    if data.num_classes != checkpoint.num_classes:
-        field = "--data-root" if data_root is not None else "data.root"
-        raise CfsnnError(
-            field, f"the data has {data.num_classes} classes but the checkpoint was trained on {checkpoint.num_classes}"
-        )
-    model = build_model(recipe, checkpoint.input_shape, checkpoint.num_classes)
-    load_weights(model, checkpoint)
-    model.to(device)
+    device = model_device(model)
+    data = build_checkpoint_split(checkpoint, split, data_root, timesteps)
     loader = build_loader(recipe, data, train=False, timesteps=timesteps)
     objective = build_objective(recipe).to(device)
     with (
@@ -153,6 +147,19 @@ def evaluate_checkpoint(
             model, loader, objective.task, device, autocast(recipe, device), checkpoint.class_names, reporter
         )
     return checkpoint, result
+
+
+def build_checkpoint_split(
+    checkpoint: ModelCheckpoint, split: str, data_root: str | None, timesteps: int | None
+) -> DatasetSplit:
+    """The split a checkpoint's recipe names, unaugmented, checked to have the checkpoint's classes."""
+    data = build_split(checkpoint.recipe, split, data_root, timesteps, augment=False)
+    if data.num_classes != checkpoint.num_classes:
+        field = "--data-root" if data_root is not None else "data.root"
+        raise CfsnnError(
+            field, f"the data has {data.num_classes} classes but the checkpoint was trained on {checkpoint.num_classes}"
+        )
+    return data
 
 
 @contextmanager

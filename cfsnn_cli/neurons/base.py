@@ -99,6 +99,29 @@ class SpikingNeuron(nn.Module):
             return nn.functional.softplus(self.raw_threshold)
         return torch.tensor(self.threshold)
 
+    # -- one step at a time, the state explicit (streaming inference, export, the profiler) ---------
+    def initial_state(self, x_t: torch.Tensor) -> torch.Tensor:
+        """V_0 = v_init, shaped like one step's input [B, ...]."""
+        return torch.full_like(x_t, self.rule.v_init)
+
+    def charge(self, x_t: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """H_t = β·V_{t−1} + X_t."""
+        return self.decay_value().to(x_t) * v + x_t
+
+    def fire_and_reset(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(N_t, V_t) from H_t: the spikes and the potential after the reset."""
+        threshold = self.threshold_value().to(h)
+        n = self.rule.count(h, threshold)
+        return n, self.rule.reset(h, n, threshold)
+
+    def step(self, x_t: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One time step with the state passed in and out: (N_t, V_t) from X_t [B, ...] and V_{t−1}.
+
+        The same equations as `forward`, without the autograd Function and without module state:
+        running `step` over t = 1..T from `initial_state` gives `forward`'s spikes.
+        """
+        return self.fire_and_reset(self.charge(x_t, v))
+
     def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
         """Run the whole sequence from V_0 = v_init.
 

@@ -82,3 +82,15 @@ def test_per_step_alpha_works_at_another_T_in_evaluation():
     assert torch.equal(neuron(x), reference(x))
     with torch.no_grad():
         assert neuron.train()(x).shape == x.shape  # no gradient wanted: also fine in train mode
+
+
+@pytest.mark.parametrize("kind", NEURONS.kinds())
+def test_step_by_step_with_explicit_state_gives_the_sequence_spikes(kind):
+    neuron = build_neuron(kind).eval()
+    x_seq = torch.rand(6, 3, 4, 5) * 3 - 1
+    v = neuron.initial_state(x_seq[0])
+    steps = []
+    for x_t in x_seq:
+        n, v = neuron.step(x_t, v)
+        steps.append(n)
+    assert torch.equal(torch.stack(steps), neuron(x_seq))
