@@ -1,0 +1,448 @@
+"""Spike profiling: what every spiking layer does and what the network costs, reduced batch by batch.
+
+Per spiking layer: firing rates (signed and multi-level spikes counted by |N|), polarity, silent and
+always-firing neurons, the membrane's positive-negative balance and histogram, and the learned
+surrogate sharpness α_t, decay β and threshold θ. Per network: synaptic operations counted with each
+input element's exact fan-out, dense MACs, bias additions, neuron updates, activation sparsity and
+an energy estimate. docs/profiling.md defines every number; every count is per sample.
+"""
+
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.nn import functional
+
+from cfsnn_cli.engine.report import Reporter
+from cfsnn_cli.neurons import SpikingNeuron
+
+# (E_MAC, E_AC) in pJ per operation: Horowitz (ISSCC 2014), 45 nm, 32-bit float, as SNN papers use;
+# fp16 and int8 as SpikingJelly's operation counter presets them
+ENERGY_PRESETS = {"45nm": (4.6, 0.9), "fp16": (1.5, 0.4), "int8": (0.23, 0.03)}
+HISTOGRAM_BINS_PER_THRESHOLD = 4
+LEARNABLES = (("raw_decay", "tau"), ("raw_threshold", "threshold"))  # raw parameter → what is learnt
+RASTER_NEURONS = 256  # neurons of each layer kept for the one-sample raster plot
+SYNAPSES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+AVERAGE_POOLS = (
+    nn.AvgPool1d,
+    nn.AvgPool2d,
+    nn.AvgPool3d,
+    nn.AdaptiveAvgPool1d,
+    nn.AdaptiveAvgPool2d,
+    nn.AdaptiveAvgPool3d,
+)
+CONVOLUTIONS = {nn.Conv1d: functional.conv1d, nn.Conv2d: functional.conv2d, nn.Conv3d: functional.conv3d}
+
+
+@dataclass
+class MembraneHistogram:
+    """Counts of H/θ in bins of 1/4 from −(D+1) to D+1; `below` and `above` fall outside."""
+
+    edges_over_threshold: list[float]
+    counts: list[int]
+    below: int
+    above: int
+
+
+@dataclass
+class NeuronLayerProfile:
+    """One spiking layer over the profiled samples (docs/profiling.md defines each field)."""
+
+    name: str
+    kind: str
+    neurons: int
+    levels: int
+    bipolar: bool
+    threshold: float
+    beta: float
+    tau: float
+    alpha: list[float]
+    learned: list[str]
+    rate: float
+    rate_per_step: list[float]
+    positive_rate: float
+    negative_rate: float
+    multi_level_share: float
+    saturated_share: float
+    silent_neurons: int
+    always_firing_neurons: int
+    mean_relu_h: float
+    mean_relu_neg_h: float
+    pn_imbalance: float
+    histogram: MembraneHistogram
+    raster: list[list[int]] = field(default_factory=list, repr=False)  # [T][≤ RASTER_NEURONS] of sample 0
+
+
+@dataclass
+class SynapseLayerProfile:
+    """One conv or linear layer, per sample: `input` is "spikes" (integer-valued), "real" or "mixed"."""
+
+    name: str
+    kind: str
+    input: str
+    synops: float
+    macs: float
+    dense_macs: float
+    bias_adds: float
+
+
+@dataclass
+class Energy:
+    """E = E_MAC·MACs + E_AC·SynOps per sample, in pJ."""
+
+    preset: str
+    e_mac_pj: float
+    e_ac_pj: float
+    mac_pj: float
+    ac_pj: float
+    total_pj: float
+
+
+@dataclass
+class SpikeProfile:
+    """The whole profile; `to_dict` is the JSON that `cfsnn profile-spikes --json` writes."""
+
+    samples: int
+    timesteps: int
+    layers: list[NeuronLayerProfile]
+    synapses: list[SynapseLayerProfile]
+    synops: float
+    macs: float
+    dense_macs: float
+    bias_adds: float
+    neuron_updates: float
+    firing_rate: float
+    activation_sparsity: float
+    energy: Energy
+
+    def to_dict(self) -> dict:
+        """Every number (the raster, a plotting aid, left out), NaN and ∞ written as null."""
+        data = asdict(self)
+        for layer in data["layers"]:
+            del layer["raster"]
+        return _finite_or_none(data)
+
+
+def _finite_or_none(value):
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite_or_none(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite_or_none(item) for item in value]
+    return value
+
+
+def energy_of(macs: float, synops: float, preset: str = "45nm", e_mac: float | None = None, e_ac: float | None = None):
+    """The energy estimate; `e_mac`/`e_ac` (pJ) replace the preset's where given."""
+    preset_mac, preset_ac = ENERGY_PRESETS[preset]
+    e_mac = preset_mac if e_mac is None else e_mac
+    e_ac = preset_ac if e_ac is None else e_ac
+    name = preset if (e_mac, e_ac) == ENERGY_PRESETS[preset] else "custom"
+    return Energy(name, e_mac, e_ac, e_mac * macs, e_ac * synops, e_mac * macs + e_ac * synops)
+
+
+class _NeuronTally:
+    """Sums for one spiking layer, updated batch by batch (memory independent of the sample count)."""
+
+    def __init__(self, name: str, neuron: SpikingNeuron):
+        self.name, self.neuron = name, neuron
+        self.samples = 0
+        self.events_per_step = self.positive_per_step = self.negative_per_step = None
+        self.nonzero = self.multi_level = self.saturated = 0
+        self.fired_ever = self.fired_always = None
+        self.relu_h = self.relu_neg_h = 0.0
+        self.raster: list[list[int]] = []
+        levels = neuron.rule.levels
+        self.bins = 2 * HISTOGRAM_BINS_PER_THRESHOLD * (levels + 1)
+        self.histogram = torch.zeros(self.bins, dtype=torch.float64)
+        self.below = self.above = 0
+
+    def add(self, x_seq: torch.Tensor, spikes: torch.Tensor) -> None:
+        neuron, levels = self.neuron, self.neuron.rule.levels
+        x_seq, spikes = x_seq.detach().float(), spikes.detach().float()
+        steps, batch = spikes.shape[:2]
+        threshold = float(neuron.threshold_value().detach())
+        v = neuron.initial_state(x_seq[0])
+        magnitudes = spikes.abs()
+        for t in range(steps):  # the membrane H_t is not kept by the kernel: recompute it from X
+            h = neuron.charge(x_seq[t], v)
+            _, v = neuron.fire_and_reset(h)
+            self.relu_h += float(h.clamp_min(0).sum(dtype=torch.float64))
+            self.relu_neg_h += float(h.neg().clamp_min(0).sum(dtype=torch.float64))
+            ratio = (h / threshold).flatten().double()
+            reach = levels + 1
+            self.below += int((ratio < -reach).sum())
+            self.above += int((ratio >= reach).sum())
+            self.histogram += torch.histc(ratio[(ratio >= -reach) & (ratio < reach)], self.bins, -reach, reach)
+        per_step = magnitudes.flatten(1).sum(1, dtype=torch.float64)
+        positive = spikes.clamp_min(0).flatten(1).sum(1, dtype=torch.float64)
+        negative = spikes.neg().clamp_min(0).flatten(1).sum(1, dtype=torch.float64)
+        if self.events_per_step is None:
+            self.events_per_step, self.positive_per_step, self.negative_per_step = per_step, positive, negative
+            self.fired_ever = torch.zeros(spikes.shape[2:], dtype=torch.bool, device=spikes.device)
+            self.fired_always = torch.ones(spikes.shape[2:], dtype=torch.bool, device=spikes.device)
+            self.raster = spikes[:, 0].flatten(1)[:, :RASTER_NEURONS].int().tolist()
+        else:
+            self.events_per_step += per_step
+            self.positive_per_step += positive
+            self.negative_per_step += negative
+        fired = spikes != 0
+        self.nonzero += int(fired.sum())
+        self.multi_level += int((magnitudes >= 2).sum())
+        self.saturated += int((magnitudes == levels).sum())
+        self.fired_ever |= fired.any(1).any(0)
+        self.fired_always &= fired.all(1).all(0)
+        self.samples += batch
+
+    def result(self) -> NeuronLayerProfile:
+        neuron, rule = self.neuron, self.neuron.rule
+        neurons = int(self.fired_ever.numel())
+        steps = len(self.events_per_step)
+        outputs = self.samples * neurons * steps
+        per_step = (self.events_per_step / (self.samples * neurons)).tolist()
+        beta = float(neuron.decay_value().detach())
+        alpha = neuron.surrogate.alpha_values().detach().double().tolist()
+        learned = [label for attribute, label in LEARNABLES if hasattr(neuron, attribute)]
+        learned += ["alpha"] if neuron.surrogate.learnable != "none" else []
+        balance = self.relu_h + self.relu_neg_h
+        edges = [k / HISTOGRAM_BINS_PER_THRESHOLD - (rule.levels + 1) for k in range(self.bins + 1)]
+        return NeuronLayerProfile(
+            name=self.name,
+            kind=type(neuron).__name__,
+            neurons=neurons,
+            levels=rule.levels,
+            bipolar=rule.bipolar,
+            threshold=float(neuron.threshold_value().detach()),
+            beta=beta,
+            tau=1 / (1 - beta) if beta < 1 else math.inf,
+            alpha=alpha,
+            learned=learned,
+            rate=float(self.events_per_step.sum()) / outputs,
+            rate_per_step=per_step,
+            positive_rate=float(self.positive_per_step.sum()) / outputs,
+            negative_rate=float(self.negative_per_step.sum()) / outputs,
+            multi_level_share=self.multi_level / self.nonzero if self.nonzero else 0.0,
+            saturated_share=self.saturated / self.nonzero if self.nonzero else 0.0,
+            silent_neurons=int((~self.fired_ever).sum()),
+            always_firing_neurons=int(self.fired_always.sum()),
+            mean_relu_h=self.relu_h / outputs,
+            mean_relu_neg_h=self.relu_neg_h / outputs,
+            pn_imbalance=(self.relu_h - self.relu_neg_h) / balance if balance else 0.0,
+            histogram=MembraneHistogram(edges, [int(c) for c in self.histogram.tolist()], self.below, self.above),
+            raster=self.raster,
+        )
+
+
+class PooledEvents:
+    """Average pooling of a spike map is linear: on event-driven hardware it is folded into the next
+    layer's weights, and each spike under a pooling window is delivered to every output that the
+    pooled element reaches. So for the output of an average pool fed by spikes, this keeps the
+    number of events behind each pooled element (the pool of |N| times the window's size); a
+    synapse fed by that output (through views such as Flatten) is charged those events."""
+
+    def __init__(self):
+        self.by_address: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def record(self, pooled: torch.Tensor, events: torch.Tensor) -> None:
+        # the pooled tensor is held, so its memory cannot be reused by another tensor in this pass
+        self.by_address[pooled.data_ptr()] = (pooled, events)
+
+    def events_behind(self, x: torch.Tensor) -> torch.Tensor | None:
+        """The event counts behind `x` if it is (a view of) a recorded pooled spike map."""
+        entry = self.by_address.get(x.data_ptr())
+        if entry is None or entry[0].numel() != x.numel():
+            return None
+        return entry[1].reshape(x.shape)
+
+    def clear(self) -> None:
+        self.by_address.clear()
+
+
+def events_under_pool(module: nn.Module, x: torch.Tensor, pooled: torch.Tensor) -> torch.Tensor:
+    """Σ|N| under each pooling window: the same pool of |x|, times the number of inputs per window."""
+    window = x[0].numel() / pooled[0].numel() if not hasattr(module, "kernel_size") else None
+    if window is None:
+        size = module.kernel_size
+        window = math.prod(size) if isinstance(size, tuple) else size ** (x.dim() - 2)
+    return module.forward(x.detach().abs().float()) * window  # forward(): not through this hook again
+
+
+def synaptic_operations(module: nn.Module, x: torch.Tensor) -> float:
+    """Σ over input elements of |x| × the number of outputs that element reaches (its exact fan-out,
+    padding and stride included): the same layer run on |x| with every weight 1 and no bias, summed.
+    `x` may also be event counts (PooledEvents), which are charged the same way."""
+    magnitudes = x.detach().abs().float()
+    if isinstance(module, nn.Linear):
+        return float(magnitudes.sum(dtype=torch.float64)) * module.out_features
+    convolve = CONVOLUTIONS[type(module)]
+    ones = torch.ones_like(module.weight, dtype=torch.float32)
+    reached = convolve(magnitudes, ones, None, module.stride, module.padding, module.dilation, module.groups)
+    return float(reached.sum(dtype=torch.float64))
+
+
+class _SynapseTally:
+    def __init__(self, name: str, module: nn.Module):
+        self.name, self.module = name, module
+        self.inputs: set[str] = set()
+        self.synops = self.macs = self.dense_macs = self.bias_adds = 0.0
+
+    def add(self, x: torch.Tensor, y: torch.Tensor, pooled: PooledEvents) -> None:
+        fan_in = self.module.weight[0].numel()  # inputs summed into one output
+        dense = float(y.numel()) * fan_in
+        self.dense_macs += dense
+        if getattr(self.module, "bias", None) is not None:
+            self.bias_adds += float(y.numel())
+        events = x if is_integer_valued(x) else pooled.events_behind(x)
+        if events is not None:  # spikes (and event counts): each unit of |x| is one accumulate
+            self.inputs.add("spikes")
+            self.synops += synaptic_operations(self.module, events)
+        else:
+            self.inputs.add("real")
+            self.macs += dense
+
+    def result(self, samples: int) -> SynapseLayerProfile:
+        kind = type(self.module).__name__
+        source = self.inputs.pop() if len(self.inputs) == 1 else ("mixed" if self.inputs else "none")
+        return SynapseLayerProfile(
+            self.name,
+            kind,
+            source,
+            self.synops / samples,
+            self.macs / samples,
+            self.dense_macs / samples,
+            self.bias_adds / samples,
+        )
+
+
+def is_integer_valued(x: torch.Tensor) -> bool:
+    return bool(torch.equal(x, x.round()))
+
+
+def _record_pool(pooled: PooledEvents, module: nn.Module, x: torch.Tensor, y: torch.Tensor) -> None:
+    events = x if is_integer_valued(x) else pooled.events_behind(x)
+    if events is not None:
+        pooled.record(y, events_under_pool(module, events, y))
+
+
+def profile_model(
+    model: nn.Module,
+    batches,
+    samples: int | None = None,
+    energy: str = "45nm",
+    e_mac: float | None = None,
+    e_ac: float | None = None,
+    reporter: Reporter | None = None,
+) -> SpikeProfile:
+    """Profile `model` over `batches` of (x_seq [T, B, ...], labels), in eval mode, without gradients.
+
+    Args:
+        model: any cfsnn model; its spiking layers are the `SpikingNeuron` modules, its synapses the
+            Linear and Conv1d/2d/3d modules, all named by their module path.
+        batches: an iterable of (x_seq, labels), e.g. a DataLoader; x_seq is moved to the model's device.
+        samples: stop after this many samples (the last batch is cut); None profiles every batch.
+        energy: the preset for E_MAC and E_AC ("45nm", "fp16" or "int8").
+        e_mac: E_MAC in pJ, replacing the preset's.
+        e_ac: E_AC in pJ, replacing the preset's.
+        reporter: told about progress after every batch.
+    """
+    reporter = reporter or Reporter()
+    names = {module: name for name, module in model.named_modules()}
+    neurons = {m: _NeuronTally(names[m], m) for m in model.modules() if isinstance(m, SpikingNeuron)}
+    synapses = {m: _SynapseTally(names[m], m) for m in model.modules() if isinstance(m, SYNAPSES)}
+    pooled = PooledEvents()
+    hooks = [m.register_forward_hook(lambda m, i, o: neurons[m].add(i[0], o)) for m in neurons]
+    hooks += [m.register_forward_hook(lambda m, i, o: synapses[m].add(i[0], o, pooled)) for m in synapses]
+    hooks += [
+        m.register_forward_hook(lambda m, i, o: _record_pool(pooled, m, i[0], o))
+        for m in model.modules()
+        if isinstance(m, AVERAGE_POOLS)
+    ]
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    total = len(batches) if hasattr(batches, "__len__") else 0
+    seen, steps = 0, 0
+    model.eval()
+    try:
+        with torch.no_grad():
+            for index, (x_seq, _) in enumerate(batches):
+                if samples is not None:
+                    x_seq = x_seq[:, : samples - seen]
+                model(x_seq.to(device))
+                pooled.clear()
+                seen += x_seq.shape[1]
+                steps = x_seq.shape[0]
+                reporter.evaluation_progress(index + 1, total)
+                if samples is not None and seen >= samples:
+                    break
+    finally:
+        for hook in hooks:
+            hook.remove()
+    layers = [tally.result() for tally in neurons.values()]
+    connections = [tally.result(seen) for tally in synapses.values()]
+    synops = sum(s.synops for s in connections)
+    macs = sum(s.macs for s in connections)
+    outputs = sum(layer.neurons * steps for layer in layers)
+    events = sum(t.nonzero for t in neurons.values())
+    return SpikeProfile(
+        samples=seen,
+        timesteps=steps,
+        layers=layers,
+        synapses=connections,
+        synops=synops,
+        macs=macs,
+        dense_macs=sum(s.dense_macs for s in connections),
+        bias_adds=sum(s.bias_adds for s in connections),
+        neuron_updates=float(outputs),
+        firing_rate=sum(layer.rate * layer.neurons * steps for layer in layers) / outputs if outputs else 0.0,
+        activation_sparsity=1 - events / (outputs * seen) if outputs else 1.0,
+        energy=energy_of(macs, synops, energy, e_mac, e_ac),
+    )
+
+
+def profile_checkpoint(
+    path: str | Path,
+    *,
+    data_root: str | None = None,
+    split: str = "test",
+    samples: int | None = None,
+    timesteps: int | None = None,
+    batch_size: int | None = None,
+    energy: str = "45nm",
+    e_mac: float | None = None,
+    e_ac: float | None = None,
+    reporter: Reporter | None = None,
+):
+    """Load a checkpoint (as `eval` does) and profile it on a split of its dataset.
+
+    Args:
+        path: a `.safetensors` checkpoint, or a run folder (its model.safetensors).
+        data_root: replaces the stored recipe's `data.root`; None keeps it.
+        split: "test" or "train" (without augmentation).
+        samples: profile the first N samples of the split; None profiles all of it.
+        timesteps: profile at this T instead of the recipe's; None keeps it.
+        batch_size: samples per batch; None keeps the recipe's `data.eval_batch_size`.
+        energy, e_mac, e_ac: as in `profile_model`.
+        reporter: told about progress.
+
+    Returns:
+        The checkpoint and its `SpikeProfile`.
+    """
+    from cfsnn_cli.data.frames import discarded_if_unfinished
+    from cfsnn_cli.engine.build import build_loader
+    from cfsnn_cli.engine.evaluate import build_checkpoint_split, memory_errors_as_advice
+    from cfsnn_cli.engine.load import load_model
+
+    checkpoint, model = load_model(path)
+    recipe = checkpoint.recipe
+    if batch_size is not None:
+        recipe = recipe.model_copy(update={"data": recipe.data.model_copy(update={"eval_batch_size": batch_size})})
+    data = build_checkpoint_split(checkpoint, split, data_root, timesteps)
+    loader = build_loader(recipe, data, train=False, timesteps=timesteps)
+    with (
+        discarded_if_unfinished(data),
+        memory_errors_as_advice(recipe.data.eval_batch_size, timesteps or recipe.data.timesteps),
+    ):
+        profile = profile_model(model, loader, samples, energy, e_mac, e_ac, reporter)
+    return checkpoint, profile
