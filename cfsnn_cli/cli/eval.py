@@ -63,7 +63,7 @@ def evaluate(
     from cfsnn_cli.atomic import atomic_write_text
     from cfsnn_cli.cli.output_paths import check_outputs
     from cfsnn_cli.cli.plots import evaluation_plot, plot_format
-    from cfsnn_cli.cli.render import console, evaluation_tables
+    from cfsnn_cli.cli.render import EvaluationProgress, console, evaluation_tables
     from cfsnn_cli.engine.checkpoint import resolve_checkpoint
     from cfsnn_cli.engine.evaluate import evaluate_checkpoint
 
@@ -73,9 +73,10 @@ def evaluate(
     if plot is not None:
         plot_format("--plot", plot)
 
-    checkpoint, result = evaluate_checkpoint(
-        ckpt, data_root=data_root, split=split, timesteps=timesteps, batch_size=batch_size
-    )
+    with EvaluationProgress(f"eval {split}") as progress:
+        checkpoint, result = evaluate_checkpoint(
+            ckpt, data_root=data_root, split=split, timesteps=timesteps, batch_size=batch_size, reporter=progress
+        )
     # the files first: they must not depend on stdout's reader staying to the end
     if json_path is not None:
         report = {

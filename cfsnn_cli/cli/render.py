@@ -106,6 +106,41 @@ class TrainingDisplay(Reporter):
         )
 
 
+class EvaluationProgress(Reporter):
+    """A transient bar of batches done while `eval` or `profile-spikes` runs, on a terminal only (as
+    `TrainingDisplay`): a pipe or a file gets the tables and nothing of the bar."""
+
+    def __init__(self, description: str, out: Console = console):
+        self.console = out
+        self.description = description
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}", table_column=Column(no_wrap=True)),
+            BarColumn(bar_width=None, table_column=Column(ratio=1, min_width=3)),
+            MofNCompleteColumn(table_column=Column(no_wrap=True)),
+            TextColumn("batches", table_column=Column(no_wrap=True)),
+            TimeRemainingColumn(),
+            console=out,
+            transient=True,
+            expand=True,
+        )
+        self.task = None
+
+    def __enter__(self):
+        if self.console.is_terminal and not self.console.is_dumb_terminal:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self.progress.live.is_started:
+            self.progress.stop()
+
+    def evaluation_progress(self, done: int, total: int) -> None:
+        total_or_unknown = total if total > 0 else None  # a loader without len(): a pulsing bar
+        if self.task is None:
+            self.task = self.progress.add_task(self.description, total=total_or_unknown)
+        self.progress.update(self.task, completed=done, total=total_or_unknown)
+
+
 def epochs_table(history: list[dict]) -> Table:
     """Fits 80 columns with room to spare (short number formats, two-space gaps, no outer edge):
     headers wrap, numbers do not, and on a much narrower terminal a number folds onto a second line

@@ -362,6 +362,11 @@ def profile_model(
     ]
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
     total = len(batches) if hasattr(batches, "__len__") else 0
+    batch_size = getattr(batches, "batch_size", None) or getattr(
+        getattr(batches, "batch_sampler", None), "batch_size", 0
+    )
+    if samples is not None and total and batch_size:  # the batches that `samples` will actually use
+        total = min(total, math.ceil(samples / batch_size))
     seen, steps = 0, 0
     model.eval()
     try:

@@ -1,0 +1,158 @@
+"""`cfsnn profile-spikes`: firing statistics per spiking layer, operation counts and an energy
+estimate per sample, for a checkpoint on a split of its dataset (docs/profiling.md)."""
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cfsnn_cli.errors import CfsnnError
+from cfsnn_cli.limits import MAX_TIMESTEPS
+
+SPLITS = ("test", "train")
+ENERGY_NAMES = ("45nm", "fp16", "int8")  # engine.profile.ENERGY_PRESETS, named here so --help needs no torch
+
+
+def check_plot_folder(folder: Path) -> None:
+    """Refuse, before any work, a --plot folder that cannot receive the PNGs: a file in its place, a
+    missing parent, or no permission to write. Writing is tried, not inferred from the mode bits,
+    which say nothing for root or on a read-only file system."""
+    if folder.exists() and not folder.is_dir():
+        raise CfsnnError("--plot", f"{folder} is a file; give a folder for the PNGs")
+    where = folder if folder.is_dir() else folder.parent
+    if not where.is_dir():
+        raise CfsnnError("--plot", f"folder {where} does not exist")
+    try:
+        if folder.is_dir():
+            with tempfile.TemporaryFile(dir=folder):
+                pass
+        else:
+            Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=where)).rmdir()
+    except OSError as error:
+        raise CfsnnError("--plot", f"cannot write in {where}: {error.strerror}") from None
+
+
+def profile_spikes(
+    ckpt: Annotated[
+        Path,
+        typer.Option(
+            "--ckpt",
+            help="A model.safetensors / best.safetensors, or a run folder (its model.safetensors).",
+            show_default=False,
+        ),
+    ],
+    data_root: Annotated[
+        str | None,
+        typer.Option(
+            "--data-root", help="Use this dataset folder instead of the recipe's data.root.", show_default=False
+        ),
+    ] = None,
+    split: Annotated[str, typer.Option("--split", help="test or train (without augmentation).")] = "test",
+    samples: Annotated[
+        int | None,
+        typer.Option(
+            "--samples", help="Profile the first N samples (≥ 1; default: the whole split).", show_default=False
+        ),
+    ] = None,
+    timesteps: Annotated[
+        int | None,
+        typer.Option(
+            "--timesteps",
+            help=f"Profile at another number of time steps T (1..{MAX_TIMESTEPS}; event data is re-binned).",
+            show_default=False,
+        ),
+    ] = None,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(
+            "--batch-size",
+            help="Samples per batch (≥ 1; default: the recipe's data.eval_batch_size).",
+            show_default=False,
+        ),
+    ] = None,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Also write every number to this JSON file.", show_default=False)
+    ] = None,
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            "--plot",
+            help="Also draw rates, rate_heatmap, membrane, alpha and raster PNGs into this folder (made if missing).",
+            show_default=False,
+        ),
+    ] = None,
+    energy: Annotated[
+        str, typer.Option("--energy", help=f"E_MAC and E_AC preset: {', '.join(ENERGY_NAMES)}.")
+    ] = "45nm",
+    e_mac: Annotated[
+        float | None,
+        typer.Option("--e-mac", help="Energy of one MAC in pJ (> 0), replacing the preset's.", show_default=False),
+    ] = None,
+    e_ac: Annotated[
+        float | None,
+        typer.Option(
+            "--e-ac", help="Energy of one accumulate in pJ (> 0), replacing the preset's.", show_default=False
+        ),
+    ] = None,
+) -> None:
+    """Firing rates, membrane and learned parameters per spiking layer; SynOps, MACs and energy."""
+    from cfsnn_cli.atomic import atomic_write_text
+    from cfsnn_cli.cli.output_paths import check_outputs
+    from cfsnn_cli.cli.profile_plots import FIGURES, profile_plots
+    from cfsnn_cli.cli.profile_render import profile_tables
+    from cfsnn_cli.cli.render import EvaluationProgress, console
+    from cfsnn_cli.engine.checkpoint import resolve_checkpoint
+    from cfsnn_cli.engine.profile import ENERGY_PRESETS, profile_checkpoint
+
+    # bounds checked here rather than by Typer, whose refusals come with a usage box: one line each
+    if split not in SPLITS:
+        raise CfsnnError("--split", f"must be one of {', '.join(SPLITS)} (got {split!r})")
+    if samples is not None and samples < 1:
+        raise CfsnnError("--samples", f"must be >= 1 (got {samples})")
+    if timesteps is not None and not 1 <= timesteps <= MAX_TIMESTEPS:
+        raise CfsnnError("--timesteps", f"must be between 1 and {MAX_TIMESTEPS} (got {timesteps})")
+    if batch_size is not None and batch_size < 1:
+        raise CfsnnError("--batch-size", f"must be >= 1 (got {batch_size})")
+    if energy not in ENERGY_PRESETS:
+        raise CfsnnError("--energy", f"must be one of {', '.join(ENERGY_PRESETS)} (got {energy!r})")
+    for option, value in (("--e-mac", e_mac), ("--e-ac", e_ac)):
+        if value is not None and not 0 < value < float("inf"):
+            raise CfsnnError(option, f"must be a number of pJ > 0 (got {value})")
+    outputs = {"--json": json_path}
+    if plot is not None:
+        plot = plot.expanduser()
+        check_plot_folder(plot)
+        if plot.is_dir():  # a PNG about to be replaced must not be a folder, the checkpoint or --json
+            outputs |= {f"--plot ({name})": plot / name for name in FIGURES}
+    check_outputs(outputs, reads=[resolve_checkpoint(ckpt)])
+
+    with EvaluationProgress(f"profile {split}") as progress:
+        checkpoint, profile = profile_checkpoint(
+            ckpt,
+            data_root=data_root,
+            split=split,
+            samples=samples,
+            timesteps=timesteps,
+            batch_size=batch_size,
+            energy=energy,
+            e_mac=e_mac,
+            e_ac=e_ac,
+            reporter=progress,
+        )
+    # the files first: they must not depend on stdout's reader staying to the end
+    if json_path is not None:
+        report = {
+            "checkpoint": str(checkpoint.path),
+            "recipe": checkpoint.recipe.name,
+            "epoch": checkpoint.epoch,
+            "split": split,
+            **profile.to_dict(),
+        }
+        atomic_write_text(json_path, json.dumps(report, indent=2) + "\n")
+    if plot is not None:
+        plot.mkdir(exist_ok=True)
+        profile_plots(profile, f"{checkpoint.recipe.name} ({split}, {profile.samples} samples)", plot)
+    for table in profile_tables(checkpoint, profile, split):
+        console.print(table)
