@@ -6,47 +6,30 @@ from typing import Annotated
 
 import typer
 
-from cfsnn_cli.errors import CfsnnError
+from cfsnn_cli.cli.common_options import (
+    BatchSizeOption,
+    CheckpointOption,
+    DataRootOption,
+    SplitOption,
+    check_split_and_batch_size,
+    check_timesteps,
+)
 from cfsnn_cli.limits import MAX_TIMESTEPS
-
-SPLITS = ("test", "train")
 
 
 def evaluate(
-    ckpt: Annotated[
-        Path,
-        typer.Option(
-            "--ckpt",
-            help="A model.safetensors / best.safetensors, or a run folder (its model.safetensors).",
-            show_default=False,
-        ),
-    ],
-    data_root: Annotated[
-        str | None,
-        typer.Option(
-            "--data-root", help="Use this dataset folder instead of the recipe's data.root.", show_default=False
-        ),
-    ] = None,
-    split: Annotated[str, typer.Option("--split", help="test or train.")] = "test",
+    ckpt: CheckpointOption,
+    data_root: DataRootOption = None,
+    split: SplitOption = "test",
     timesteps: Annotated[
         int | None,
         typer.Option(
             "--timesteps",
-            min=1,
-            max=MAX_TIMESTEPS,
-            help="Evaluate at another number of time steps T (event data: the recording is re-binned into T frames).",
+            help=f"Evaluate at another number of time steps T (1..{MAX_TIMESTEPS}; event data is re-binned).",
             show_default=False,
         ),
     ] = None,
-    batch_size: Annotated[
-        int | None,
-        typer.Option(
-            "--batch-size",
-            min=1,
-            help="Samples per batch (default: the recipe's data.eval_batch_size).",
-            show_default=False,
-        ),
-    ] = None,
+    batch_size: BatchSizeOption = None,
     json_path: Annotated[
         Path | None, typer.Option("--json", help="Also write the results to this JSON file.", show_default=False)
     ] = None,
@@ -67,8 +50,8 @@ def evaluate(
     from cfsnn_cli.engine.checkpoint import resolve_checkpoint
     from cfsnn_cli.engine.evaluate import evaluate_checkpoint
 
-    if split not in SPLITS:
-        raise CfsnnError("--split", f"must be one of {', '.join(SPLITS)} (got {split!r})")
+    check_split_and_batch_size(split, batch_size)
+    check_timesteps(timesteps)
     check_outputs({"--json": json_path, "--plot": plot}, reads=[resolve_checkpoint(ckpt)])
     if plot is not None:
         plot_format("--plot", plot)

@@ -8,10 +8,17 @@ from typing import Annotated
 
 import typer
 
+from cfsnn_cli.cli.common_options import (
+    BatchSizeOption,
+    CheckpointOption,
+    DataRootOption,
+    SplitOption,
+    check_split_and_batch_size,
+    check_timesteps,
+)
 from cfsnn_cli.errors import CfsnnError
 from cfsnn_cli.limits import MAX_TIMESTEPS
 
-SPLITS = ("test", "train")
 ENERGY_NAMES = ("45nm", "fp16", "int8")  # engine.profile.ENERGY_PRESETS, named here so --help needs no torch
 
 
@@ -35,21 +42,9 @@ def check_plot_folder(folder: Path) -> None:
 
 
 def profile_spikes(
-    ckpt: Annotated[
-        Path,
-        typer.Option(
-            "--ckpt",
-            help="A model.safetensors / best.safetensors, or a run folder (its model.safetensors).",
-            show_default=False,
-        ),
-    ],
-    data_root: Annotated[
-        str | None,
-        typer.Option(
-            "--data-root", help="Use this dataset folder instead of the recipe's data.root.", show_default=False
-        ),
-    ] = None,
-    split: Annotated[str, typer.Option("--split", help="test or train (without augmentation).")] = "test",
+    ckpt: CheckpointOption,
+    data_root: DataRootOption = None,
+    split: SplitOption = "test",
     samples: Annotated[
         int | None,
         typer.Option(
@@ -64,14 +59,7 @@ def profile_spikes(
             show_default=False,
         ),
     ] = None,
-    batch_size: Annotated[
-        int | None,
-        typer.Option(
-            "--batch-size",
-            help="Samples per batch (≥ 1; default: the recipe's data.eval_batch_size).",
-            show_default=False,
-        ),
-    ] = None,
+    batch_size: BatchSizeOption = None,
     json_path: Annotated[
         Path | None, typer.Option("--json", help="Also write every number to this JSON file.", show_default=False)
     ] = None,
@@ -107,14 +95,10 @@ def profile_spikes(
     from cfsnn_cli.engine.profile import ENERGY_PRESETS, profile_checkpoint
 
     # bounds checked here rather than by Typer, whose refusals come with a usage box: one line each
-    if split not in SPLITS:
-        raise CfsnnError("--split", f"must be one of {', '.join(SPLITS)} (got {split!r})")
+    check_split_and_batch_size(split, batch_size)
     if samples is not None and samples < 1:
         raise CfsnnError("--samples", f"must be >= 1 (got {samples})")
-    if timesteps is not None and not 1 <= timesteps <= MAX_TIMESTEPS:
-        raise CfsnnError("--timesteps", f"must be between 1 and {MAX_TIMESTEPS} (got {timesteps})")
-    if batch_size is not None and batch_size < 1:
-        raise CfsnnError("--batch-size", f"must be >= 1 (got {batch_size})")
+    check_timesteps(timesteps)
     if energy not in ENERGY_PRESETS:
         raise CfsnnError("--energy", f"must be one of {', '.join(ENERGY_PRESETS)} (got {energy!r})")
     for option, value in (("--e-mac", e_mac), ("--e-ac", e_ac)):

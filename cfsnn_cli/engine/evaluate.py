@@ -16,6 +16,7 @@ from cfsnn_cli.engine.checkpoint import ModelCheckpoint
 from cfsnn_cli.engine.load import load_model, model_device
 from cfsnn_cli.engine.report import Reporter
 from cfsnn_cli.errors import CfsnnError
+from cfsnn_cli.recipe import Recipe
 
 
 @dataclass
@@ -131,22 +132,37 @@ def evaluate_checkpoint(
             number of classes differs from the checkpoint's, or a batch does not fit in memory.
     """
     checkpoint, model = load_model(path)
-    recipe = checkpoint.recipe
-    if batch_size is not None:
-        recipe = recipe.model_copy(update={"data": recipe.data.model_copy(update={"eval_batch_size": batch_size})})
-    torch.manual_seed(recipe.seed)
+    torch.manual_seed(checkpoint.recipe.seed)
     device = model_device(model)
-    data = build_checkpoint_split(checkpoint, split, data_root, timesteps)
-    loader = build_loader(recipe, data, train=False, timesteps=timesteps)
+    recipe, data, loader = checkpoint_batches(checkpoint, split, data_root, timesteps, batch_size)
     objective = build_objective(recipe).to(device)
-    with (
-        discarded_if_unfinished(data),
-        memory_errors_as_advice(recipe.data.eval_batch_size, timesteps or recipe.data.timesteps),
-    ):
+    with guarded_pass(recipe, data, timesteps):
         result = evaluate(
             model, loader, objective.task, device, autocast(recipe, device), checkpoint.class_names, reporter
         )
     return checkpoint, result
+
+
+def checkpoint_batches(
+    checkpoint: ModelCheckpoint, split: str, data_root: str | None, timesteps: int | None, batch_size: int | None
+) -> tuple[Recipe, DatasetSplit, DataLoader]:
+    """The checkpoint's recipe (with `batch_size` as its eval batch size), the split and its batches."""
+    recipe = checkpoint.recipe
+    if batch_size is not None:
+        recipe = recipe.model_copy(update={"data": recipe.data.model_copy(update={"eval_batch_size": batch_size})})
+    data = build_checkpoint_split(checkpoint, split, data_root, timesteps)
+    return recipe, data, build_loader(recipe, data, train=False, timesteps=timesteps)
+
+
+@contextmanager
+def guarded_pass(recipe: Recipe, data: DatasetSplit, timesteps: int | None) -> Iterator[None]:
+    """A pass over `data` that leaves no new frame cache behind if it fails, and that turns running
+    out of memory into advice."""
+    with (
+        discarded_if_unfinished(data),
+        memory_errors_as_advice(recipe.data.eval_batch_size, timesteps or recipe.data.timesteps),
+    ):
+        yield
 
 
 def build_checkpoint_split(

@@ -434,20 +434,11 @@ def profile_checkpoint(
     Returns:
         The checkpoint and its `SpikeProfile`.
     """
-    from cfsnn_cli.data.frames import discarded_if_unfinished
-    from cfsnn_cli.engine.build import build_loader
-    from cfsnn_cli.engine.evaluate import build_checkpoint_split, memory_errors_as_advice
+    from cfsnn_cli.engine.evaluate import checkpoint_batches, guarded_pass
     from cfsnn_cli.engine.load import load_model
 
     checkpoint, model = load_model(path)
-    recipe = checkpoint.recipe
-    if batch_size is not None:
-        recipe = recipe.model_copy(update={"data": recipe.data.model_copy(update={"eval_batch_size": batch_size})})
-    data = build_checkpoint_split(checkpoint, split, data_root, timesteps)
-    loader = build_loader(recipe, data, train=False, timesteps=timesteps)
-    with (
-        discarded_if_unfinished(data),
-        memory_errors_as_advice(recipe.data.eval_batch_size, timesteps or recipe.data.timesteps),
-    ):
+    recipe, data, loader = checkpoint_batches(checkpoint, split, data_root, timesteps, batch_size)
+    with guarded_pass(recipe, data, timesteps):
         profile = profile_model(model, loader, samples, energy, e_mac, e_ac, reporter)
     return checkpoint, profile

@@ -1,0 +1,46 @@
+"""Options several commands share, defined once so their names, help and checks agree."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+CheckpointOption = Annotated[
+    Path,
+    typer.Option(
+        "--ckpt",
+        help="A model.safetensors / best.safetensors, or a run folder (its model.safetensors).",
+        show_default=False,
+    ),
+]
+DataRootOption = Annotated[
+    str | None,
+    typer.Option("--data-root", help="Use this dataset folder instead of the recipe's data.root.", show_default=False),
+]
+SplitOption = Annotated[str, typer.Option("--split", help="test or train (without augmentation).")]
+BatchSizeOption = Annotated[
+    int | None,
+    typer.Option(
+        "--batch-size", help="Samples per batch (>= 1; default: the recipe's data.eval_batch_size).", show_default=False
+    ),
+]
+SPLITS = ("test", "train")
+
+
+def check_split_and_batch_size(split: str, batch_size: int | None) -> None:
+    """One-line refusals (Typer's own come with a usage box)."""
+    from cfsnn_cli.errors import CfsnnError
+
+    if split not in SPLITS:
+        raise CfsnnError("--split", f"must be one of {', '.join(SPLITS)} (got {split!r})")
+    if batch_size is not None and batch_size < 1:
+        raise CfsnnError("--batch-size", f"must be >= 1 (got {batch_size})")
+
+
+def check_timesteps(timesteps: int | None) -> None:
+    """T within the bounds recipes have, as one line."""
+    from cfsnn_cli.errors import CfsnnError
+    from cfsnn_cli.limits import MAX_TIMESTEPS
+
+    if timesteps is not None and not 1 <= timesteps <= MAX_TIMESTEPS:
+        raise CfsnnError("--timesteps", f"must be between 1 and {MAX_TIMESTEPS} (got {timesteps})")
