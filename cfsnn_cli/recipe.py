@@ -27,15 +27,16 @@ SHIPPED = Path(__file__).parent / "recipes"
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 
 
-# Every section is strict: a recipe that writes `timesteps = "8"`, `epochs = 2.0` or
-# `bipolar = "yes"` is refused, never coerced (an int is still a valid float).
+# Every field is strict: a recipe that writes `timesteps = "8"` or `epochs = 2.0` is refused, never
+# coerced (an int is still a valid float). A kind's options (`bipolar = "yes"`) are checked just as
+# strictly by options.options_model.
 STRICT = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
 class KindSection(BaseModel):
     """A section whose `kind` picks a registered builder; the other keys are that kind's options."""
 
-    model_config = ConfigDict(extra="allow", strict=True, allow_inf_nan=False)
+    model_config = ConfigDict(STRICT, extra="allow")  # the extra keys are the kind's options
     kind: str
 
     @staticmethod
@@ -101,9 +102,6 @@ class ModelSection(KindSection):
 
 
 class NeuronSection(KindSection):
-    # `tau = inf` is a meaningful neuron option (no leak); the constructors check every bound.
-    model_config = ConfigDict(allow_inf_nan=True)
-
     @staticmethod
     def registry():
         from cfsnn_cli.neurons import NEURONS
@@ -334,7 +332,7 @@ def overlay(base: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
 
 
 def merge(base: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
-    """A child layer over what it inherits: the child wins, section by section, and every key the
+    """A child layer over what it inherits: the child wins, field by field, and every key the
     child writes is kept. When the child changes a section's `kind`, the inherited keys that do not
     carry over to the new kind are dropped (options of a cf neuron mean nothing to a lif one, an
     mlp's list of widths nothing to a convnet); the section's own fields (`data.timesteps`,
@@ -422,11 +420,13 @@ def validate_recipe(data: dict[str, Any], source: str, overridden: frozenset[str
 
 
 def _dotted_keys(tree: dict[str, Any], prefix: str = "") -> set[str]:
+    """The fields a tree of overrides sets (`neuron.tau`), not the sections that hold them."""
     keys = set()
     for key, value in tree.items():
-        keys.add(prefix + key)
         if isinstance(value, dict):
             keys |= _dotted_keys(value, f"{prefix}{key}.")
+        else:
+            keys.add(prefix + key)
     return keys
 
 

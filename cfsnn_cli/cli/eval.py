@@ -52,7 +52,8 @@ def evaluate(
 
     check_split_and_batch_size(split, batch_size)
     check_timesteps(timesteps)
-    check_outputs({"--json": json_path, "--plot": plot}, reads=[resolve_checkpoint(ckpt)])
+    written = check_outputs({"--json": json_path, "--plot": plot}, reads=[resolve_checkpoint(ckpt)])
+    json_path, plot = written["--json"], written["--plot"]
     if plot is not None:
         plot_format("--plot", plot)
 

@@ -1,6 +1,7 @@
 """Checks on the files a command is asked to write, made before any work starts: an output never
 replaces what the command reads, a checkpoint, a training state or any other safetensors file."""
 
+import tempfile
 from pathlib import Path
 
 from cfsnn_cli.errors import CfsnnError
@@ -24,16 +25,24 @@ def _same_file(a: Path, b: Path) -> bool:
     return a.expanduser().resolve() == b.expanduser().resolve()
 
 
-def check_outputs(outputs: dict[str, Path | None], reads: list[Path]) -> None:
+def check_outputs(outputs: dict[str, Path | None], reads: list[Path]) -> dict[str, Path | None]:
     """Refuse, as one CfsnnError naming the option, any output (option → path, None = not asked
     for) that would replace a file in `reads`, an existing safetensors file, a folder, another
-    output, or that sits in a folder that does not exist."""
+    output, or that sits in a folder that does not exist or cannot be written to.
+
+    Returns the outputs with `~` expanded: the paths to write.
+    """
     chosen = {option: Path(path).expanduser() for option, path in outputs.items() if path is not None}
     for option, path in chosen.items():
         if path.is_dir():
             raise CfsnnError(option, f"{path} is a folder; give a file name")
         if not path.parent.is_dir():
             raise CfsnnError(option, f"folder {path.parent} does not exist")
+        try:  # tried, not read off the mode bits, which say nothing for root or a read-only mount
+            with tempfile.TemporaryFile(dir=path.parent):
+                pass
+        except OSError as error:
+            raise CfsnnError(option, f"cannot write in {path.parent}: {error.strerror}") from None
         for read in reads:
             if _same_file(path, read):
                 raise CfsnnError(option, f"{path} is the file this command reads; give another name")
@@ -47,3 +56,4 @@ def check_outputs(outputs: dict[str, Path | None], reads: list[Path]) -> None:
         for other in names[index + 1 :]:
             if _same_file(chosen[option], chosen[other]):
                 raise CfsnnError(option, f"{option} and {other} name the same file {chosen[option]}")
+    return {option: chosen.get(option) for option in outputs}

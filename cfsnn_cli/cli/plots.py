@@ -20,7 +20,7 @@ def plot_format(option: str, path: Path) -> str:
     return suffix
 
 
-def _pyplot():
+def pyplot_module():
     import matplotlib
 
     matplotlib.use("Agg")  # files only, never a window
@@ -29,7 +29,7 @@ def _pyplot():
     return pyplot
 
 
-def _whole_numbers():
+def whole_numbers():
     from matplotlib.ticker import MaxNLocator
 
     # Epochs and time steps have no halves. min_n_ticks=1: with the default of 2, a 1-epoch plot
@@ -45,12 +45,12 @@ def save_figure(figure, path: Path, option: str = "--plot") -> None:
         figure.savefig(buffer, format=file_format, dpi=120, bbox_inches="tight")
         atomic_write_bytes(path, buffer.getvalue())
     finally:
-        _pyplot().close(figure)
+        pyplot_module().close(figure)
 
 
 def evaluation_figure(result, title: str):
     """The latency curve and the per-class accuracies."""
-    figure, (curve, bars) = _pyplot().subplots(1, 2, figsize=(11, 4))
+    figure, (curve, bars) = pyplot_module().subplots(1, 2, figsize=(11, 4))
     steps = list(range(1, len(result.latency) + 1))
     # clip_on=False: a point at 100 % keeps its whole marker on the top edge
     curve.plot(steps, [100 * a for a in result.latency], marker="o", clip_on=False)
@@ -58,7 +58,7 @@ def evaluation_figure(result, title: str):
     # The whole 0–100 % range, so that the last few points of a flat curve do not look like a collapse.
     curve.set_ylim(0, 100)
     curve.grid(alpha=0.3)
-    curve.xaxis.set_major_locator(_whole_numbers())
+    curve.xaxis.set_major_locator(whole_numbers())
     names = list(result.per_class)
     bars.bar(range(len(names)), [100 * result.per_class[n] for n in names])
     bars.set(xlabel="class", ylabel="accuracy %", title="per class")
@@ -78,7 +78,7 @@ def evaluation_plot(result, title: str, path: Path) -> None:
 def training_figure(history: list[dict], title: str):
     """Loss and accuracy per epoch, train against test; every epoch is a marker, so that a run of
     one epoch still shows its points."""
-    figure, (losses, accuracies) = _pyplot().subplots(1, 2, figsize=(11, 4))
+    figure, (losses, accuracies) = pyplot_module().subplots(1, 2, figsize=(11, 4))
     epochs = [m["epoch"] for m in history]
     points = {"marker": "o", "markersize": 4}
     losses.plot(epochs, [m["train_loss"] for m in history], label="train", **points)
@@ -89,7 +89,7 @@ def training_figure(history: list[dict], title: str):
     accuracies.set(xlabel="epoch", ylabel="accuracy %", title="accuracy")
     for axis in (losses, accuracies):
         axis.grid(alpha=0.3)
-        axis.xaxis.set_major_locator(_whole_numbers())
+        axis.xaxis.set_major_locator(whole_numbers())
         axis.legend()
     figure.suptitle(title)
     return figure

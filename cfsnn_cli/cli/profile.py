@@ -48,7 +48,7 @@ def profile_spikes(
     samples: Annotated[
         int | None,
         typer.Option(
-            "--samples", help="Profile the first N samples (≥ 1; default: the whole split).", show_default=False
+            "--samples", help="Profile the first N samples (>= 1; default: the whole split).", show_default=False
         ),
     ] = None,
     timesteps: Annotated[
@@ -110,7 +110,7 @@ def profile_spikes(
         check_plot_folder(plot)
         if plot.is_dir():  # a PNG about to be replaced must not be a folder, the checkpoint or --json
             outputs |= {f"--plot ({name})": plot / name for name in FIGURES}
-    check_outputs(outputs, reads=[resolve_checkpoint(ckpt)])
+    json_path = check_outputs(outputs, reads=[resolve_checkpoint(ckpt)])["--json"]
 
     with EvaluationProgress(f"profile {split}") as progress:
         checkpoint, profile = profile_checkpoint(

@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 
 from cfsnn_cli.atomic import atomic_write_bytes
-from cfsnn_cli.cli.plots import _pyplot, _whole_numbers
+from cfsnn_cli.cli.plots import pyplot_module, whole_numbers
 
 DPI = 100
 # file → figure size in inches; at DPI that is the PNG's size in pixels (never cropped: no "tight" box)
@@ -27,7 +27,7 @@ def pixel_size(name: str) -> tuple[int, int]:
 
 
 def _figure(name: str, rows: int = 1, columns: int = 1, **options):
-    return _pyplot().subplots(
+    return pyplot_module().subplots(
         rows, columns, figsize=SIZES[name], dpi=DPI, layout="constrained", squeeze=False, **options
     )
 
@@ -81,7 +81,7 @@ def rate_heatmap_figure(profile, title: str):
         extent=(0.5, steps + 0.5, len(rates) - 0.5, -0.5),  # cells centred on t = 1..T and layer 0..L−1
     )
     axis.set(xlabel="time step t", ylabel="spiking layer", title=title)
-    axis.xaxis.set_major_locator(_whole_numbers())
+    axis.xaxis.set_major_locator(whole_numbers())
     _layer_ticks(axis, [layer.name for layer in profile.layers], which="y")
     figure.colorbar(image, ax=axis, label="rate % (mean |N| per neuron)")
     return figure
@@ -122,7 +122,7 @@ def alpha_figure(profile, title: str):
         alpha = layer.alpha if len(layer.alpha) > 1 else layer.alpha * profile.timesteps
         axis.plot(range(1, len(alpha) + 1), alpha, marker="o", markersize=4, label=layer.name)
     axis.set(xlabel="time step t", ylabel="α_t (surrogate sharpness)", title=title)
-    axis.xaxis.set_major_locator(_whole_numbers())
+    axis.xaxis.set_major_locator(whole_numbers())
     axis.grid(alpha=0.3)
     if len(profile.layers) <= 12:
         axis.legend(fontsize=8)
@@ -162,7 +162,7 @@ def raster_figure(profile, title: str):
             vmax=levels + 0.5,  # one colour per whole N
             extent=(0.5, len(raster[0]) + 0.5, len(raster) - 0.5, -0.5),
         )
-        axis.xaxis.set_major_locator(_whole_numbers())
+        axis.xaxis.set_major_locator(whole_numbers())
         shown = len(raster) if layer.raster else 0
         axis.set_title(f"layer {layer.name}: {shown} of {layer.neurons:,} neurons", fontsize=9)
         axis.set_xlabel("time step t")
@@ -189,7 +189,7 @@ def profile_plots(profile, title: str, folder: Path) -> list[Path]:
             buffer = io.BytesIO()
             figure.savefig(buffer, format="png", dpi=DPI)
         finally:
-            _pyplot().close(figure)
+            pyplot_module().close(figure)
         atomic_write_bytes(folder / name, buffer.getvalue())
         written.append(folder / name)
     return written

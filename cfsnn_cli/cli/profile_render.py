@@ -7,7 +7,7 @@ import math
 from rich import box
 from rich.table import Table
 
-from cfsnn_cli.cli.render import _percent
+from cfsnn_cli.cli.render import percent
 
 UNITS = ("", "k", "M", "G", "T", "P")
 ENERGY_UNITS = ("pJ", "nJ", "µJ", "mJ", "J", "kJ")
@@ -96,10 +96,10 @@ def firing_table(profile, split: str) -> Table:
         table.add_row(
             layer.name,
             count(layer.neurons),
-            _percent(layer.rate),
-            _percent(layer.positive_rate),
-            _percent(layer.negative_rate),
-            _percent(layer.multi_level_share),
+            percent(layer.rate),
+            percent(layer.positive_rate),
+            percent(layer.negative_rate),
+            percent(layer.multi_level_share),
             count(layer.silent_neurons),
             count(layer.always_firing_neurons),
         )
@@ -114,7 +114,7 @@ def membrane_table(profile) -> Table:
         table.add_row(
             layer.name,
             f"{neuron_text(layer.kind)} {levels_text(layer.levels, layer.bipolar)}",
-            _percent(layer.saturated_share),
+            percent(layer.saturated_share),
             f"{layer.pn_imbalance:+.3f}",
             _digits(layer.threshold) + ("*" if "threshold" in learned else ""),
             _digits(layer.tau) + ("*" if "tau" in learned else ""),
@@ -151,8 +151,8 @@ def totals_table(checkpoint, profile) -> Table:
         ("dense MACs", compact(profile.dense_macs)),
         ("bias additions", compact(profile.bias_adds)),
         ("neuron updates", compact(profile.neuron_updates)),
-        ("firing rate", f"{_percent(profile.firing_rate)} %"),
-        ("activation sparsity", f"{_percent(profile.activation_sparsity)} %"),
+        ("firing rate", f"{percent(profile.firing_rate)} %"),
+        ("activation sparsity", f"{percent(profile.activation_sparsity)} %"),
         (
             f"energy ({energy.preset})",
             f"{energy_text(energy.total_pj)} = {energy.e_mac_pj:g} pJ × {compact(profile.macs)} MACs "

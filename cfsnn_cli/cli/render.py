@@ -14,7 +14,7 @@ from cfsnn_cli.engine.report import EpochFinished, Reporter, RunStarted, StepFin
 console = Console()
 
 
-def _percent(value: float | None) -> str:
+def percent(value: float | None) -> str:
     return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{100 * value:.2f}"
 
 
@@ -101,8 +101,8 @@ class TrainingDisplay(Reporter):
         say(
             self.console,
             f"epoch {m['epoch']:>3}/{self.epochs}: "
-            f"train loss {m['train_loss']:.4f} acc {_percent(m['train_accuracy'])}% | "
-            f"test loss {m['test_loss']:.4f} acc {_percent(m['test_accuracy'])}%{best} | {m['seconds']:.1f}s",
+            f"train loss {m['train_loss']:.4f} acc {percent(m['train_accuracy'])}% | "
+            f"test loss {m['test_loss']:.4f} acc {percent(m['test_accuracy'])}%{best} | {m['seconds']:.1f}s",
         )
 
 
@@ -153,11 +153,11 @@ def epochs_table(history: list[dict]) -> Table:
         table.add_row(
             str(m["epoch"]),
             f"{m['train_loss']:.4f}",
-            _percent(m["train_accuracy"]),
+            percent(m["train_accuracy"]),
             balance,
             f"{m['test_loss']:.4f}",
-            _percent(m["test_accuracy"]),
-            _percent(m["test_top5"]),
+            percent(m["test_accuracy"]),
+            percent(m["test_top5"]),
             _short_exponent(m["lr"]),
             f"{m['seconds']:.1f}",
         )
@@ -194,13 +194,13 @@ def evaluation_tables(checkpoint, result, split: str) -> list[Table]:
     )
     for column in ("top-1 %", "top-5 %", "loss", "checkpoint epoch"):
         summary.add_column(column, justify="right")
-    summary.add_row(_percent(result.top1), _percent(result.top5), f"{result.loss:.4f}", str(checkpoint.epoch))
+    summary.add_row(percent(result.top1), percent(result.top5), f"{result.loss:.4f}", str(checkpoint.epoch))
 
     per_class = Table(title="per-class accuracy")
     per_class.add_column("class")
     per_class.add_column("acc %", justify="right")
     for name, accuracy in result.per_class.items():
-        per_class.add_row(name, _percent(accuracy))
+        per_class.add_row(name, percent(accuracy))
 
     steps = latency_steps(len(result.latency))
     folded = len(steps) < len(result.latency)
@@ -211,7 +211,7 @@ def evaluation_tables(checkpoint, result, split: str) -> list[Table]:
     latency.add_column("t", justify="right")
     latency.add_column("acc %", justify="right")
     for step in steps:
-        latency.add_row(str(step), _percent(result.latency[step - 1]))
+        latency.add_row(str(step), percent(result.latency[step - 1]))
     return [summary, per_class, latency]
 
 

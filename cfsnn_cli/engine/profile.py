@@ -15,7 +15,9 @@ import torch
 from torch import nn
 from torch.nn import functional
 
+from cfsnn_cli.engine.load import model_device
 from cfsnn_cli.engine.report import Reporter
+from cfsnn_cli.errors import CfsnnError
 from cfsnn_cli.neurons import SpikingNeuron
 
 # (E_MAC, E_AC) in pJ per operation: Horowitz (ISSCC 2014), 45 nm, 32-bit float, as SNN papers use;
@@ -77,7 +79,8 @@ class NeuronLayerProfile:
 
 @dataclass
 class SynapseLayerProfile:
-    """One conv or linear layer, per sample: `input` is "spikes" (integer-valued), "real" or "mixed"."""
+    """One conv or linear layer, per sample: `input` is "spikes" (integer-valued, or average-pooled
+    spikes), "real", "mixed" (both, in different calls) or "none" (never called)."""
 
     name: str
     kind: str
@@ -165,6 +168,7 @@ class _NeuronTally:
         x_seq, spikes = x_seq.detach().float(), spikes.detach().float()
         steps, batch = spikes.shape[:2]
         threshold = float(neuron.threshold_value().detach())
+        reach = levels + 1  # the histogram spans H/θ in [−(D+1), D+1)
         v = neuron.initial_state(x_seq[0])
         magnitudes = spikes.abs()
         for t in range(steps):  # the membrane H_t is not kept by the kernel: recompute it from X
@@ -173,10 +177,10 @@ class _NeuronTally:
             self.relu_h += float(h.clamp_min(0).sum(dtype=torch.float64))
             self.relu_neg_h += float(h.neg().clamp_min(0).sum(dtype=torch.float64))
             ratio = (h / threshold).flatten().double()
-            reach = levels + 1
             self.below += int((ratio < -reach).sum())
             self.above += int((ratio >= reach).sum())
-            self.histogram += torch.histc(ratio[(ratio >= -reach) & (ratio < reach)], self.bins, -reach, reach)
+            inside = ratio[(ratio >= -reach) & (ratio < reach)]
+            self.histogram += torch.histc(inside, self.bins, -reach, reach).cpu()
         per_step = magnitudes.flatten(1).sum(1, dtype=torch.float64)
         positive = spikes.clamp_min(0).flatten(1).sum(1, dtype=torch.float64)
         negative = spikes.neg().clamp_min(0).flatten(1).sum(1, dtype=torch.float64)
@@ -261,12 +265,30 @@ class PooledEvents:
         self.by_address.clear()
 
 
+def window_size(module: nn.Module, x: torch.Tensor, pooled: torch.Tensor) -> int | None:
+    """How many inputs every window of an average pool averages, or None where windows differ (an
+    adaptive pool whose sizes do not divide, padding left out of the count, ceil mode, a divisor
+    override): the layer after such a pool is then charged MACs, as for any real-valued input."""
+    spatial = x.dim() - 2
+    if hasattr(module, "kernel_size"):
+        padded = any(p != 0 for p in _per_dim(module.padding, spatial))
+        if (padded and not module.count_include_pad) or module.ceil_mode or getattr(module, "divisor_override", None):
+            return None
+        return math.prod(_per_dim(module.kernel_size, spatial))
+    sizes_in, sizes_out = x.shape[2:], pooled.shape[2:]
+    if any(size % out for size, out in zip(sizes_in, sizes_out, strict=True)):
+        return None
+    return math.prod(size // out for size, out in zip(sizes_in, sizes_out, strict=True))
+
+
+def _per_dim(value, dims: int) -> tuple[int, ...]:
+    return tuple(value) if isinstance(value, tuple | list) else (value,) * dims
+
+
 def events_under_pool(module: nn.Module, x: torch.Tensor, pooled: torch.Tensor) -> torch.Tensor:
-    """Σ|N| under each pooling window: the same pool of |x|, times the number of inputs per window."""
-    window = x[0].numel() / pooled[0].numel() if not hasattr(module, "kernel_size") else None
-    if window is None:
-        size = module.kernel_size
-        window = math.prod(size) if isinstance(size, tuple) else size ** (x.dim() - 2)
+    """Σ|N| under each pooling window: the same pool of |x| times the window's size (padding counts
+    as zeros, so the average's divisor is always the window's size where `window_size` allows it)."""
+    window = window_size(module, x, pooled)
     return module.forward(x.detach().abs().float()) * window  # forward(): not through this hook again
 
 
@@ -295,7 +317,9 @@ class _SynapseTally:
         self.dense_macs += dense
         if getattr(self.module, "bias", None) is not None:
             self.bias_adds += float(y.numel())
-        events = x if is_integer_valued(x) else pooled.events_behind(x)
+        events = pooled.events_behind(x)  # first: a pooled map of uniform windows is whole numbers too
+        if events is None and is_integer_valued(x):
+            events = x
         if events is not None:  # spikes (and event counts): each unit of |x| is one accumulate
             self.inputs.add("spikes")
             self.synops += synaptic_operations(self.module, events)
@@ -322,8 +346,10 @@ def is_integer_valued(x: torch.Tensor) -> bool:
 
 
 def _record_pool(pooled: PooledEvents, module: nn.Module, x: torch.Tensor, y: torch.Tensor) -> None:
-    events = x if is_integer_valued(x) else pooled.events_behind(x)
-    if events is not None:
+    events = pooled.events_behind(x)
+    if events is None and is_integer_valued(x):
+        events = x
+    if events is not None and window_size(module, x, y) is not None:
         pooled.record(y, events_under_pool(module, events, y))
 
 
@@ -360,7 +386,7 @@ def profile_model(
         for m in model.modules()
         if isinstance(m, AVERAGE_POOLS)
     ]
-    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    device = model_device(model)
     total = len(batches) if hasattr(batches, "__len__") else 0
     batch_size = getattr(batches, "batch_size", None) or getattr(
         getattr(batches, "batch_sampler", None), "batch_size", 0
@@ -384,12 +410,15 @@ def profile_model(
     finally:
         for hook in hooks:
             hook.remove()
-    layers = [tally.result() for tally in neurons.values()]
+    if seen == 0:
+        raise CfsnnError("data", "the split holds no samples to profile")
+    # a spiking layer the forward pass never reached (a branch not taken) has nothing to report
+    layers = [tally.result() for tally in neurons.values() if tally.samples]
     connections = [tally.result(seen) for tally in synapses.values()]
     synops = sum(s.synops for s in connections)
     macs = sum(s.macs for s in connections)
     outputs = sum(layer.neurons * steps for layer in layers)
-    events = sum(t.nonzero for t in neurons.values())
+    events = sum(t.nonzero for t in neurons.values() if t.samples)
     return SpikeProfile(
         samples=seen,
         timesteps=steps,

@@ -192,3 +192,10 @@ def test_objective_and_neurons_name_shapes_they_cannot_take():
         CFNeuron()(torch.tensor(1.0))
     with pytest.raises(CfsnnError, match="T = 0"):
         CFNeuron()(torch.zeros(0, 3, 4))
+
+
+def test_a_mistake_in_the_file_names_the_file_even_when_set_touches_its_section(tmp_path):
+    recipe = tmp_path / "mine.toml"
+    recipe.write_text('extends = "quickstart"\nname = "mine"\n[neuron]\nlevels = 0\n')
+    line = refused(run("recipes", "show", recipe, "--set", "neuron.tau=3"), str(recipe), "neuron.levels")
+    assert "--set" not in line

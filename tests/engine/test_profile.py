@@ -14,6 +14,7 @@ from cfsnn_cli.models.blocks import TimeFolded
 from cfsnn_cli.neurons import NEURONS, CFNeuron, LIFNeuron, build_neuron
 from cfsnn_cli.surrogates import build_surrogate
 from tests.models.test_models import INPUTS
+from tests.peers import peer
 
 T = 2
 
@@ -185,7 +186,7 @@ def test_every_neuron_kind_profiles(kind):
 def test_synops_agree_with_neurobench_where_its_rule_holds(config):
     """NeuroBench counts an input as spikes when every value is in {−1, 0, 1} and charges each
     non-zero its fan-out; for such inputs (|N| <= 1) and weights without zeros it must agree."""
-    layers_module = pytest.importorskip("neurobench.metrics.utils.layers")
+    layers_module = peer("neurobench.metrics.utils.layers")
     torch.manual_seed(0)
     model = MODELS.get("convnet")(input_shape=(1, 8, 8), num_classes=5, neuron=NEURON_CONFIGS[config])
     x_seq = torch.rand(T, 3, 1, 8, 8) * 2
@@ -213,3 +214,40 @@ def test_synops_agree_with_neurobench_where_its_rule_holds(config):
     assert neurobench, "no layer was fed spikes"
     for name, operations in neurobench.items():
         assert ours[name] == pytest.approx(operations), name
+
+
+def test_average_pooled_spikes_keep_their_events_even_when_the_pool_gives_whole_numbers():
+    """All-ones spikes pooled 2×2 average to 1: still four events behind each pooled element."""
+    model = nn.Sequential(
+        TimeFolded(nn.Identity()), CFNeuron(tau=math.inf), TimeFolded(nn.AvgPool2d(2), nn.Flatten(), nn.Linear(4, 3))
+    )
+    profile = profile_model(model, [(torch.full((1, 1, 1, 4, 4), 1.5), torch.zeros(1))])
+    [linear] = profile.synapses
+    assert (linear.input, linear.synops) == ("spikes", 16 * 3)  # 16 spikes, each reaching 3 outputs
+
+
+def test_a_pool_whose_windows_differ_passes_real_values_on():
+    model = nn.Sequential(
+        TimeFolded(nn.Identity()),
+        CFNeuron(tau=math.inf),
+        TimeFolded(nn.AdaptiveAvgPool2d(3), nn.Flatten(), nn.Linear(9, 2)),
+    )
+    checkerboard = (torch.arange(4)[:, None] + torch.arange(4)[None, :]) % 2 * 1.5  # every window half full
+    [linear] = profile_model(model, [(checkerboard.expand(1, 2, 1, 4, 4), torch.zeros(2))]).synapses
+    assert (linear.input, linear.synops) == ("real", 0) and linear.macs == linear.dense_macs  # no invented events
+
+
+def test_a_layer_never_reached_is_left_out_and_no_samples_is_refused():
+    from cfsnn_cli.errors import CfsnnError
+
+    class Skips(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.used, self.unused = CFNeuron(), CFNeuron()
+
+        def forward(self, x_seq):
+            return self.used(x_seq)
+
+    assert [layer.name for layer in profile_model(Skips(), [(torch.ones(T, 2, 3), None)]).layers] == ["used"]
+    with pytest.raises(CfsnnError, match="no samples"):
+        profile_model(Skips(), [])

@@ -6,9 +6,10 @@ import torch
 
 from cfsnn_cli.neurons import LIFNeuron
 from cfsnn_cli.surrogates import build_surrogate
+from tests.peers import peer
 
-sj_neuron = pytest.importorskip("spikingjelly.activation_based.neuron")
-sj_surrogate = pytest.importorskip("spikingjelly.activation_based.surrogate")
+sj_neuron = peer("spikingjelly.activation_based.neuron")
+sj_surrogate = peer("spikingjelly.activation_based.surrogate")
 
 
 @pytest.mark.parametrize("reset,v_reset", [("soft", None), ("hard", 0.0)])
