@@ -9,7 +9,7 @@ import typer
 from typer.core import TyperGroup
 
 from cfsnn_cli.cli import eval as eval_command
-from cfsnn_cli.cli import profile, recipes, train
+from cfsnn_cli.cli import export, profile, recipes, train
 from cfsnn_cli.errors import CfsnnError
 
 EXIT_USER_ERROR = 2
@@ -72,6 +72,7 @@ def options(
 app.command("train")(train.train)
 app.command("eval")(eval_command.evaluate)
 app.command("profile-spikes")(profile.profile_spikes)
+app.command("export")(export.export)
 app.add_typer(recipes.app, name="recipes")
 
 

@@ -12,7 +12,7 @@ No pickle anywhere: tensors in safetensors, everything else JSON or TOML. Every 
 """
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,8 @@ class ModelCheckpoint:
         metrics: that epoch's line of metrics.jsonl.
         input_shape: one step's input shape without batch and time.
         class_names: the K class names, in label order.
+        folding: the batch norms folded into the layer before them (an inference bundle written
+            by `cfsnn export`); empty for a training checkpoint.
     """
 
     path: Path
@@ -54,6 +56,7 @@ class ModelCheckpoint:
     metrics: dict[str, Any]
     input_shape: tuple[int, ...]
     class_names: list[str]
+    folding: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def num_classes(self) -> int:
@@ -116,18 +119,44 @@ def save_model(
         input_shape: one step's input shape without batch and time.
         class_names: the K class names, in label order.
     """
-    metadata = {
+    metadata = _model_metadata(recipe, position.epoch, metrics, input_shape, class_names)
+    _write_safetensors(path, model.state_dict(), {**metadata, "global_step": str(position.global_step)})
+
+
+def _model_metadata(
+    recipe: Recipe, epoch: int, metrics: dict[str, Any], input_shape: tuple[int, ...], class_names: list[str]
+) -> dict[str, str]:
+    """What `load_model_checkpoint` needs to rebuild a model, and the versions that wrote it."""
+    return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "cfsnn_version": cfsnn_cli.__version__,
         "torch_version": torch.__version__,
         "recipe": recipe.to_json(),
-        "epoch": str(position.epoch),
-        "global_step": str(position.global_step),
+        "epoch": str(epoch),
         "metrics": json.dumps(metrics),
         "input_shape": json.dumps(list(input_shape)),
         "class_names": json.dumps(list(class_names)),
     }
+
+
+def save_inference_bundle(
+    path: Path, model: nn.Module, checkpoint: ModelCheckpoint, folding: list[dict[str, str]], exported: dict[str, Any]
+) -> None:
+    """Write a folded model as a checkpoint that `load_model` reads (atomically): the source's
+    metadata, the folding it needs to rebuild the model, and what was exported from where.
+
+    Args:
+        path: the `.safetensors` file to write.
+        model: the model with its batch norms folded (`folding.fold_batch_norm`).
+        checkpoint: the checkpoint it came from (recipe, epoch, metrics, shapes, classes).
+        folding: what `fold_batch_norm` folded.
+        exported: a note on the export (source file, versions), stored as JSON.
+    """
+    metadata = _model_metadata(
+        checkpoint.recipe, checkpoint.epoch, checkpoint.metrics, checkpoint.input_shape, checkpoint.class_names
+    )
+    metadata |= {"folding": json.dumps(folding), "exported": json.dumps(exported)}
     _write_safetensors(path, model.state_dict(), metadata)
 
 
@@ -171,6 +200,7 @@ def load_model_checkpoint(path: Path, what: str = "--ckpt") -> ModelCheckpoint:
             metrics=json.loads(metadata["metrics"]),
             input_shape=tuple(json.loads(metadata["input_shape"])),
             class_names=json.loads(metadata["class_names"]),
+            folding=json.loads(metadata.get("folding", "[]")),
         )
     except (KeyError, ValueError) as error:
         if isinstance(error, CfsnnError):

@@ -8,13 +8,15 @@ from torch import nn
 
 from cfsnn_cli.engine.build import build_model, pick_device
 from cfsnn_cli.engine.checkpoint import ModelCheckpoint, load_model_checkpoint, load_weights
+from cfsnn_cli.engine.folding import apply_folded_structure
 
 
 def load_model(path: str | Path, device: torch.device | None = None) -> tuple[ModelCheckpoint, nn.Module]:
     """Read a checkpoint and return it with its model, weights loaded, in eval mode.
 
     Args:
-        path: a `.safetensors` checkpoint, or a run folder (its model.safetensors).
+        path: a `.safetensors` checkpoint or inference bundle (`cfsnn export --format
+            safetensors`), or a run folder (its model.safetensors).
         device: where to put the model; None picks the stored recipe's `train.device`.
 
     Returns:
@@ -26,6 +28,8 @@ def load_model(path: str | Path, device: torch.device | None = None) -> tuple[Mo
     """
     checkpoint = load_model_checkpoint(path)
     model = build_model(checkpoint.recipe, checkpoint.input_shape, checkpoint.num_classes)
+    if checkpoint.folding:  # an inference bundle: its batch norms live in the weights before them
+        apply_folded_structure(model, checkpoint.folding)
     load_weights(model, checkpoint)
     model.to(device if device is not None else pick_device(checkpoint.recipe))
     model.eval()

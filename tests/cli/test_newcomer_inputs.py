@@ -10,6 +10,8 @@ from typer.testing import CliRunner
 from cfsnn_cli.cli.app import app
 from cfsnn_cli.errors import CfsnnError
 
+pytestmark = pytest.mark.slow  # most tests here read a checkpoint trained for them by the real CLI
+
 
 def run(*args):
     return CliRunner().invoke(app, [str(a) for a in args])

@@ -18,6 +18,8 @@ from typer.testing import CliRunner
 
 from cfsnn_cli.cli.app import app
 
+pytestmark = pytest.mark.slow  # these run real `cfsnn` trainings and evaluations as subprocesses
+
 CFSNN = str(Path(sys.executable).parent / "cfsnn")
 ENV = {**os.environ, "COLUMNS": "80", "OMP_NUM_THREADS": "2"}
 TINY = ["--set", "train.epochs=2", "--set", "model.hidden=[16]"]

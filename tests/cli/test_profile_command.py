@@ -21,6 +21,8 @@ from typer.testing import CliRunner
 
 from cfsnn_cli.cli.app import app
 
+pytestmark = pytest.mark.slow  # every test here profiles a checkpoint trained for it by the real CLI
+
 CFSNN = str(Path(sys.executable).parent / "cfsnn")
 ENV = {**os.environ, "COLUMNS": "80", "OMP_NUM_THREADS": "2"}
 ROOT = Path(__file__).resolve().parents[2]

@@ -66,6 +66,7 @@ def test_ctrl_c_saves_a_resumable_run_that_finishes(tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_sigterm_also_saves_a_resumable_checkpoint(tmp_path):
     returncode, stderr = interrupt_after_first_epoch(tmp_path / "run", signal.SIGTERM)
     assert returncode == 128 + signal.SIGTERM, stderr

@@ -1,0 +1,115 @@
+"""`cfsnn export`: a checkpoint, loaded through `load_model` like every command that reads one,
+written as a safetensors inference bundle, an ONNX graph or a NIR graph (docs/export.md)."""
+
+import importlib.util
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from cfsnn_cli.engine.checkpoint import ModelCheckpoint
+from cfsnn_cli.errors import CfsnnError
+from cfsnn_cli.limits import MAX_TIMESTEPS
+
+FORMATS = ("safetensors", "onnx", "nir")
+ONNX_MODES = ("step", "unrolled")
+OPSETS = (18, 23)  # the torch.export-based exporter writes opset 18 and later
+EXTRAS = {"onnx": ("onnx", "onnxscript"), "nir": ("nir",)}
+
+
+@dataclass
+class ExportResult:
+    """What `export_checkpoint` wrote."""
+
+    path: Path
+    format: str
+    size_bytes: int
+    seconds: float
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def require_extra(fmt: str) -> None:
+    """A CfsnnError naming the pip extra when a package the format needs is not installed."""
+    missing = [name for name in EXTRAS.get(fmt, ()) if importlib.util.find_spec(name) is None]
+    if missing:
+        raise CfsnnError(
+            "--format", f'{fmt} export needs {", ".join(missing)}, not installed: pip install "cfsnn[{fmt}]"'
+        )
+
+
+def check_export_options(fmt: str, timesteps: int | None, onnx_mode: str, opset: int | None) -> None:
+    """Refuse an impossible combination of options before anything is read or written."""
+    if fmt not in FORMATS:
+        raise CfsnnError("--format", f"must be one of {', '.join(FORMATS)} (got {fmt!r})")
+    if onnx_mode not in ONNX_MODES:
+        raise CfsnnError("--onnx-mode", f"must be one of {', '.join(ONNX_MODES)} (got {onnx_mode!r})")
+    if timesteps is not None:
+        if not 1 <= timesteps <= MAX_TIMESTEPS:
+            raise CfsnnError("--timesteps", f"must be between 1 and {MAX_TIMESTEPS} (got {timesteps})")
+        if fmt != "onnx" or onnx_mode != "unrolled":
+            raise CfsnnError(
+                "--timesteps", "only `--format onnx --onnx-mode unrolled` has a fixed T; the rest run any T"
+            )
+    if opset is not None:
+        if fmt != "onnx":
+            raise CfsnnError("--opset", "applies to --format onnx only")
+        if not OPSETS[0] <= opset <= OPSETS[1]:
+            raise CfsnnError("--opset", f"must be between {OPSETS[0]} and {OPSETS[1]} (got {opset})")
+    require_extra(fmt)
+
+
+def export_checkpoint(
+    ckpt: Path,
+    fmt: str,
+    out: Path,
+    timesteps: int | None = None,
+    onnx_mode: str = "step",
+    opset: int | None = None,
+) -> tuple[ModelCheckpoint, ExportResult]:
+    """Load `ckpt` through `load_model` and write it to `out` in format `fmt`, atomically.
+
+    Args:
+        ckpt: a checkpoint, inference bundle or run folder.
+        fmt: "safetensors" (folded inference bundle), "onnx" or "nir".
+        out: the file to write; nothing is left there if the export fails.
+        timesteps: T of an unrolled ONNX graph (default: the recipe's data.timesteps).
+        onnx_mode: "step" (one step, membranes as inputs and outputs) or "unrolled" (fixed T).
+        opset: the ONNX opset (default 18).
+
+    Raises:
+        CfsnnError: a bad option, a missing extra, a checkpoint that is not cfsnn's, a model the
+            format cannot express.
+    """
+    from cfsnn_cli.engine.load import load_model
+
+    check_export_options(fmt, timesteps, onnx_mode, opset)
+    checkpoint, model = load_model(ckpt, device=torch.device("cpu"))
+    started = time.perf_counter()
+    if fmt == "safetensors":
+        from cfsnn_cli.engine.export.bundle import export_bundle
+
+        details = export_bundle(checkpoint, model, out)
+    elif fmt == "onnx":
+        from cfsnn_cli.engine.export.bundle import folded_copy
+        from cfsnn_cli.engine.export.onnx import DEFAULT_OPSET, export_onnx
+
+        steps = timesteps or checkpoint.recipe.data.timesteps
+        metadata = {
+            "cfsnn_recipe": checkpoint.recipe.to_json(),
+            "cfsnn_class_names": json.dumps(checkpoint.class_names),
+            "cfsnn_input_shape": json.dumps(list(checkpoint.input_shape)),
+        }
+        opset = opset or DEFAULT_OPSET
+        details = export_onnx(folded_copy(model), checkpoint.input_shape, out, onnx_mode, steps, opset, metadata)
+        details |= {"mode": onnx_mode, "opset": opset}
+        if onnx_mode == "unrolled":
+            details["timesteps"] = steps
+    else:
+        from cfsnn_cli.engine.export.nir import export_nir
+
+        details = export_nir(checkpoint, model, out)
+    seconds = time.perf_counter() - started
+    return checkpoint, ExportResult(Path(out), fmt, Path(out).stat().st_size, seconds, details)

@@ -1,0 +1,82 @@
+"""ONNX export, both modes, checked in onnxruntime against PyTorch: identical spikes of every layer
+and logits within 1e-5, on inputs kept away from the threshold, batch sizes 1 and 7 from one file."""
+
+import numpy as np
+import pytest
+import torch
+
+from cfsnn_cli.engine.export.onnx import export_onnx
+from cfsnn_cli.engine.step import neuron_layers, run_steps
+from tests.engine.export_helpers import inputs_away_from_threshold, model_with_statistics
+from tests.peers import peer
+
+pytestmark = pytest.mark.slow  # each ONNX export traces and converts a model: seconds each
+
+ort = peer("onnxruntime")
+peer("onnxscript")
+
+NEURONS = {
+    "cf1": ("cf", {"levels": 1}),
+    "cf3": ("cf", {"levels": 3, "tau": 4.0}),
+    "lif": ("lif", {"reset": "soft"}),
+}
+SHAPES = {"convnet": (2, 8, 8), "resnet20": (3, 8, 8)}
+T = {"convnet": 4, "resnet20": 2}
+OPTIONS = {"convnet": {"channels": [4, 8], "hidden": 16}, "resnet20": {"width": 4}}
+
+
+def build(kind: str, neuron: str) -> torch.nn.Module:
+    return model_with_statistics(kind, SHAPES[kind], *NEURONS[neuron], **OPTIONS[kind])
+
+
+def onnx_steps(session, x_seq: np.ndarray, layers: int):
+    """The caller's loop over T with the step graph: membranes in, membranes out."""
+    states = {f"v_{i}": None for i in range(layers)}
+    shapes = {i.name: i.shape for i in session.get_inputs()}
+    logits, spikes = [], []
+    for x_t in x_seq:
+        if states["v_0"] is None:  # V_0 = v_init = 0 for every kind tested here
+            states = {name: np.zeros([x_t.shape[0], *shapes[name][1:]], np.float32) for name in states}
+        outputs = session.run(None, {"x": x_t, **states})
+        logits.append(outputs[0])
+        states = {f"v_{i}": outputs[1 + i] for i in range(layers)}
+        spikes.append(outputs[1 + layers :])
+    return np.stack(logits), [np.stack(layer) for layer in zip(*spikes, strict=True)]
+
+
+@pytest.mark.parametrize("mode", ["step", "unrolled"])
+@pytest.mark.parametrize("neuron", list(NEURONS))
+@pytest.mark.parametrize("kind", ["convnet", pytest.param("resnet20", marks=pytest.mark.slow)])  # export: ~30 s each
+def test_onnxruntime_gives_pytorch_spikes_and_logits(kind, neuron, mode, tmp_path):
+    model = build(kind, neuron)
+    layers = len(neuron_layers(model))
+    path = tmp_path / f"{kind}.onnx"
+    info = export_onnx(model, SHAPES[kind], path, mode, T[kind], 18)
+    assert info["neuron_layers"] == layers
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    largest = 0.0
+    for batch in (1, 7):
+        x_seq = inputs_away_from_threshold(model, T[kind], batch, SHAPES[kind])
+        with torch.no_grad():
+            want_logits, want_spikes = run_steps(model, x_seq)
+            assert torch.equal(want_logits, model(x_seq))  # the step path is the sequence path
+        if mode == "step":
+            logits, spikes = onnx_steps(session, x_seq.numpy(), layers)
+        else:
+            logits, *spikes = session.run(None, {"x": x_seq.numpy()})
+        assert sum(float(np.abs(s).sum()) for s in spikes) > 0
+        largest = max(largest, *(float(np.abs(s).max()) for s in spikes))
+        for got, want in zip(spikes, want_spikes, strict=True):
+            np.testing.assert_array_equal(got, want.numpy())
+        np.testing.assert_allclose(logits, want_logits.numpy(), rtol=1e-5, atol=1e-5)
+    assert largest > 1 if neuron == "cf3" else largest == 1  # multi-level spikes were exercised where they exist
+
+
+def test_unrolled_graph_has_a_fixed_T_and_dynamic_batch(tmp_path):
+    model = build("convnet", "cf1")
+    export_onnx(model, SHAPES["convnet"], tmp_path / "u.onnx", "unrolled", 3, 18)
+    session = ort.InferenceSession(str(tmp_path / "u.onnx"), providers=["CPUExecutionProvider"])
+    x = session.get_inputs()[0]
+    assert x.name == "x" and x.shape[0] == 3 and isinstance(x.shape[1], str)
+    names = [o.name for o in session.get_outputs()]
+    assert names == ["logits"] + [f"spikes_{i}" for i in range(len(neuron_layers(model)))]
