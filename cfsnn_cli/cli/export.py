@@ -5,16 +5,11 @@ from typing import Annotated
 
 import typer
 
+from cfsnn_cli.cli.common_options import CheckpointOption
+
 
 def export(
-    ckpt: Annotated[
-        Path,
-        typer.Option(
-            "--ckpt",
-            help="A model.safetensors / best.safetensors, or a run folder (its model.safetensors).",
-            show_default=False,
-        ),
-    ],
+    ckpt: CheckpointOption,
     fmt: Annotated[
         str,
         typer.Option(
