@@ -8,15 +8,25 @@ an energy estimate. docs/profiling.md defines every number; every count is per s
 """
 
 import math
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
-from torch.nn import functional
 
+from cfsnn_cli.engine.checkpoint import ModelCheckpoint
 from cfsnn_cli.engine.load import model_device
 from cfsnn_cli.engine.report import Reporter
+from cfsnn_cli.engine.synops import (
+    AVERAGE_POOLS,
+    SYNAPSES,
+    PooledEvents,
+    SynapseLayerProfile,
+    SynapseTally,
+    record_pool,
+)
 from cfsnn_cli.errors import CfsnnError
 from cfsnn_cli.neurons import SpikingNeuron
 
@@ -26,16 +36,6 @@ ENERGY_PRESETS = {"45nm": (4.6, 0.9), "fp16": (1.5, 0.4), "int8": (0.23, 0.03)}
 HISTOGRAM_BINS_PER_THRESHOLD = 4
 LEARNABLES = (("raw_decay", "tau"), ("raw_threshold", "threshold"))  # raw parameter → what is learnt
 RASTER_NEURONS = 256  # neurons of each layer kept for the one-sample raster plot
-SYNAPSES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
-AVERAGE_POOLS = (
-    nn.AvgPool1d,
-    nn.AvgPool2d,
-    nn.AvgPool3d,
-    nn.AdaptiveAvgPool1d,
-    nn.AdaptiveAvgPool2d,
-    nn.AdaptiveAvgPool3d,
-)
-CONVOLUTIONS = {nn.Conv1d: functional.conv1d, nn.Conv2d: functional.conv2d, nn.Conv3d: functional.conv3d}
 
 
 @dataclass
@@ -75,20 +75,6 @@ class NeuronLayerProfile:
     pn_imbalance: float
     histogram: MembraneHistogram
     raster: list[list[int]] = field(default_factory=list, repr=False)  # [T][≤ RASTER_NEURONS] of sample 0
-
-
-@dataclass
-class SynapseLayerProfile:
-    """One conv or linear layer, per sample: `input` is "spikes" (integer-valued, or average-pooled
-    spikes), "real", "mixed" (both, in different calls) or "none" (never called)."""
-
-    name: str
-    kind: str
-    input: str
-    synops: float
-    macs: float
-    dense_macs: float
-    bias_adds: float
 
 
 @dataclass
@@ -240,122 +226,9 @@ class _NeuronTally:
         )
 
 
-class PooledEvents:
-    """Average pooling of a spike map is linear: on event-driven hardware it is folded into the next
-    layer's weights, and each spike under a pooling window is delivered to every output that the
-    pooled element reaches. So for the output of an average pool fed by spikes, this keeps the
-    number of events behind each pooled element (the pool of |N| times the window's size); a
-    synapse fed by that output (through views such as Flatten) is charged those events."""
-
-    def __init__(self):
-        self.by_address: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
-
-    def record(self, pooled: torch.Tensor, events: torch.Tensor) -> None:
-        # the pooled tensor is held, so its memory cannot be reused by another tensor in this pass
-        self.by_address[pooled.data_ptr()] = (pooled, events)
-
-    def events_behind(self, x: torch.Tensor) -> torch.Tensor | None:
-        """The event counts behind `x` if it is (a view of) a recorded pooled spike map."""
-        entry = self.by_address.get(x.data_ptr())
-        if entry is None or entry[0].numel() != x.numel():
-            return None
-        return entry[1].reshape(x.shape)
-
-    def clear(self) -> None:
-        self.by_address.clear()
-
-
-def window_size(module: nn.Module, x: torch.Tensor, pooled: torch.Tensor) -> int | None:
-    """How many inputs every window of an average pool averages, or None where windows differ (an
-    adaptive pool whose sizes do not divide, padding left out of the count, ceil mode, a divisor
-    override): the layer after such a pool is then charged MACs, as for any real-valued input."""
-    spatial = x.dim() - 2
-    if hasattr(module, "kernel_size"):
-        padded = any(p != 0 for p in _per_dim(module.padding, spatial))
-        if (padded and not module.count_include_pad) or module.ceil_mode or getattr(module, "divisor_override", None):
-            return None
-        return math.prod(_per_dim(module.kernel_size, spatial))
-    sizes_in, sizes_out = x.shape[2:], pooled.shape[2:]
-    if any(size % out for size, out in zip(sizes_in, sizes_out, strict=True)):
-        return None
-    return math.prod(size // out for size, out in zip(sizes_in, sizes_out, strict=True))
-
-
-def _per_dim(value, dims: int) -> tuple[int, ...]:
-    return tuple(value) if isinstance(value, tuple | list) else (value,) * dims
-
-
-def events_under_pool(module: nn.Module, x: torch.Tensor, pooled: torch.Tensor) -> torch.Tensor:
-    """Σ|N| under each pooling window: the same pool of |x| times the window's size (padding counts
-    as zeros, so the average's divisor is always the window's size where `window_size` allows it)."""
-    window = window_size(module, x, pooled)
-    return module.forward(x.detach().abs().float()) * window  # forward(): not through this hook again
-
-
-def synaptic_operations(module: nn.Module, x: torch.Tensor) -> float:
-    """Σ over input elements of |x| × the number of outputs that element reaches (its exact fan-out,
-    padding and stride included): the same layer run on |x| with every weight 1 and no bias, summed.
-    `x` may also be event counts (PooledEvents), which are charged the same way."""
-    magnitudes = x.detach().abs().float()
-    if isinstance(module, nn.Linear):
-        return float(magnitudes.sum(dtype=torch.float64)) * module.out_features
-    convolve = CONVOLUTIONS[type(module)]
-    ones = torch.ones_like(module.weight, dtype=torch.float32)
-    reached = convolve(magnitudes, ones, None, module.stride, module.padding, module.dilation, module.groups)
-    return float(reached.sum(dtype=torch.float64))
-
-
-class _SynapseTally:
-    def __init__(self, name: str, module: nn.Module):
-        self.name, self.module = name, module
-        self.inputs: set[str] = set()
-        self.synops = self.macs = self.dense_macs = self.bias_adds = 0.0
-
-    def add(self, x: torch.Tensor, y: torch.Tensor, pooled: PooledEvents) -> None:
-        fan_in = self.module.weight[0].numel()  # inputs summed into one output
-        dense = float(y.numel()) * fan_in
-        self.dense_macs += dense
-        if getattr(self.module, "bias", None) is not None:
-            self.bias_adds += float(y.numel())
-        events = pooled.events_behind(x)  # first: a pooled map of uniform windows is whole numbers too
-        if events is None and is_integer_valued(x):
-            events = x
-        if events is not None:  # spikes (and event counts): each unit of |x| is one accumulate
-            self.inputs.add("spikes")
-            self.synops += synaptic_operations(self.module, events)
-        else:
-            self.inputs.add("real")
-            self.macs += dense
-
-    def result(self, samples: int) -> SynapseLayerProfile:
-        kind = type(self.module).__name__
-        source = self.inputs.pop() if len(self.inputs) == 1 else ("mixed" if self.inputs else "none")
-        return SynapseLayerProfile(
-            self.name,
-            kind,
-            source,
-            self.synops / samples,
-            self.macs / samples,
-            self.dense_macs / samples,
-            self.bias_adds / samples,
-        )
-
-
-def is_integer_valued(x: torch.Tensor) -> bool:
-    return bool(torch.equal(x, x.round()))
-
-
-def _record_pool(pooled: PooledEvents, module: nn.Module, x: torch.Tensor, y: torch.Tensor) -> None:
-    events = pooled.events_behind(x)
-    if events is None and is_integer_valued(x):
-        events = x
-    if events is not None and window_size(module, x, y) is not None:
-        pooled.record(y, events_under_pool(module, events, y))
-
-
 def profile_model(
     model: nn.Module,
-    batches,
+    batches: Iterable[tuple[torch.Tensor, Any]],
     samples: int | None = None,
     energy: str = "45nm",
     e_mac: float | None = None,
@@ -377,12 +250,12 @@ def profile_model(
     reporter = reporter or Reporter()
     names = {module: name for name, module in model.named_modules()}
     neurons = {m: _NeuronTally(names[m], m) for m in model.modules() if isinstance(m, SpikingNeuron)}
-    synapses = {m: _SynapseTally(names[m], m) for m in model.modules() if isinstance(m, SYNAPSES)}
+    synapses = {m: SynapseTally(names[m], m) for m in model.modules() if isinstance(m, SYNAPSES)}
     pooled = PooledEvents()
     hooks = [m.register_forward_hook(lambda m, i, o: neurons[m].add(i[0], o)) for m in neurons]
     hooks += [m.register_forward_hook(lambda m, i, o: synapses[m].add(i[0], o, pooled)) for m in synapses]
     hooks += [
-        m.register_forward_hook(lambda m, i, o: _record_pool(pooled, m, i[0], o))
+        m.register_forward_hook(lambda m, i, o: record_pool(pooled, m, i[0], o))
         for m in model.modules()
         if isinstance(m, AVERAGE_POOLS)
     ]
@@ -447,7 +320,7 @@ def profile_checkpoint(
     e_mac: float | None = None,
     e_ac: float | None = None,
     reporter: Reporter | None = None,
-):
+) -> tuple[ModelCheckpoint, SpikeProfile]:
     """Load a checkpoint (as `eval` does) and profile it on a split of its dataset.
 
     Args:
@@ -457,7 +330,9 @@ def profile_checkpoint(
         samples: profile the first N samples of the split; None profiles all of it.
         timesteps: profile at this T instead of the recipe's; None keeps it.
         batch_size: samples per batch; None keeps the recipe's `data.eval_batch_size`.
-        energy, e_mac, e_ac: as in `profile_model`.
+        energy: the preset for E_MAC and E_AC ("45nm", "fp16" or "int8").
+        e_mac: E_MAC in pJ, replacing the preset's.
+        e_ac: E_AC in pJ, replacing the preset's.
         reporter: told about progress.
 
     Returns:
