@@ -5,6 +5,8 @@ from typing import Annotated
 
 import typer
 
+from cfsnn_cli.limits import MAX_TIMESTEPS
+
 CheckpointOption = Annotated[
     Path,
     typer.Option(
@@ -24,6 +26,14 @@ BatchSizeOption = Annotated[
         "--batch-size", help="Samples per batch (>= 1; default: the recipe's data.eval_batch_size).", show_default=False
     ),
 ]
+TimestepsOption = Annotated[
+    int | None,
+    typer.Option(
+        "--timesteps",
+        help=f"Run at another number of time steps T (1..{MAX_TIMESTEPS}; event data is re-binned).",
+        show_default=False,
+    ),
+]
 SPLITS = ("test", "train")
 
 
@@ -40,7 +50,6 @@ def check_split_and_batch_size(split: str, batch_size: int | None) -> None:
 def check_timesteps(timesteps: int | None) -> None:
     """T within the bounds recipes have, as one line."""
     from cfsnn_cli.errors import CfsnnError
-    from cfsnn_cli.limits import MAX_TIMESTEPS
 
     if timesteps is not None and not 1 <= timesteps <= MAX_TIMESTEPS:
         raise CfsnnError("--timesteps", f"must be between 1 and {MAX_TIMESTEPS} (got {timesteps})")

@@ -11,24 +11,17 @@ from cfsnn_cli.cli.common_options import (
     CheckpointOption,
     DataRootOption,
     SplitOption,
+    TimestepsOption,
     check_split_and_batch_size,
     check_timesteps,
 )
-from cfsnn_cli.limits import MAX_TIMESTEPS
 
 
 def evaluate(
     ckpt: CheckpointOption,
     data_root: DataRootOption = None,
     split: SplitOption = "test",
-    timesteps: Annotated[
-        int | None,
-        typer.Option(
-            "--timesteps",
-            help=f"Evaluate at another number of time steps T (1..{MAX_TIMESTEPS}; event data is re-binned).",
-            show_default=False,
-        ),
-    ] = None,
+    timesteps: TimestepsOption = None,
     batch_size: BatchSizeOption = None,
     json_path: Annotated[
         Path | None, typer.Option("--json", help="Also write the results to this JSON file.", show_default=False)

@@ -13,11 +13,11 @@ from cfsnn_cli.cli.common_options import (
     CheckpointOption,
     DataRootOption,
     SplitOption,
+    TimestepsOption,
     check_split_and_batch_size,
     check_timesteps,
 )
 from cfsnn_cli.errors import CfsnnError
-from cfsnn_cli.limits import MAX_TIMESTEPS
 
 ENERGY_NAMES = ("45nm", "fp16", "int8")  # engine.profile.ENERGY_PRESETS, named here so --help needs no torch
 
@@ -51,14 +51,7 @@ def profile_spikes(
             "--samples", help="Profile the first N samples (>= 1; default: the whole split).", show_default=False
         ),
     ] = None,
-    timesteps: Annotated[
-        int | None,
-        typer.Option(
-            "--timesteps",
-            help=f"Profile at another number of time steps T (1..{MAX_TIMESTEPS}; event data is re-binned).",
-            show_default=False,
-        ),
-    ] = None,
+    timesteps: TimestepsOption = None,
     batch_size: BatchSizeOption = None,
     json_path: Annotated[
         Path | None, typer.Option("--json", help="Also write every number to this JSON file.", show_default=False)

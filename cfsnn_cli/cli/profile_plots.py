@@ -32,6 +32,16 @@ def _figure(name: str, rows: int = 1, columns: int = 1, **options):
     )
 
 
+def _layer_panels(profile, name: str):
+    """A figure with one small panel per spiking layer, and (axis, layer) pairs; spare panels are blank."""
+    rows, columns = _grid(len(profile.layers))
+    figure, axes = _figure(name, rows, columns)
+    panels = [axis for row in axes for axis in row]
+    for spare in panels[len(profile.layers) :]:
+        spare.set_axis_off()
+    return figure, list(zip(panels, profile.layers, strict=False))
+
+
 def _grid(layers: int) -> tuple[int, int]:
     """Rows and columns for one small panel per layer, as square as the figure allows."""
     columns = min(layers, math.ceil(math.sqrt(layers * 1.5)))
@@ -89,13 +99,8 @@ def rate_heatmap_figure(profile, title: str):
 
 def membrane_figure(profile, title: str):
     """Per layer: the histogram of the membrane H/θ over every neuron and step, with the thresholds."""
-    rows, columns = _grid(len(profile.layers))
-    figure, axes = _figure("membrane.png", rows, columns)
-    for index, axis in enumerate(axis for row in axes for axis in row):
-        if index >= len(profile.layers):
-            axis.set_axis_off()
-            continue
-        layer = profile.layers[index]
+    figure, panels = _layer_panels(profile, "membrane.png")
+    for axis, layer in panels:
         histogram = layer.histogram
         total = sum(histogram.counts) + histogram.below + histogram.above
         shares = [100 * c / total if total else 0.0 for c in histogram.counts]
@@ -144,15 +149,10 @@ def _spike_colours(levels: int):
 
 def raster_figure(profile, title: str):
     """Per layer: the spikes of the first sample, time step × neuron (the first RASTER_NEURONS)."""
-    rows, columns = _grid(len(profile.layers))
-    figure, axes = _figure("raster.png", rows, columns)
-    for index, axis in enumerate(axis for row in axes for axis in row):
-        if index >= len(profile.layers):
-            axis.set_axis_off()
-            continue
-        layer = profile.layers[index]
+    figure, panels = _layer_panels(profile, "raster.png")
+    for axis, layer in panels:
         raster = [list(neuron) for neuron in zip(*layer.raster, strict=True)] or [[0]]  # neuron × step
-        levels = max(layer.levels, 1)
+        levels = layer.levels
         axis.imshow(
             raster,
             aspect="auto",

@@ -31,7 +31,25 @@ def say(out: Console, text: str) -> None:
     out.print(text, soft_wrap=True)
 
 
-class TrainingDisplay(Reporter):
+class TerminalProgress(Reporter):
+    """A rich progress display that shows only on a terminal: piped or captured output gets no
+    bar, its redraw codes or the blank line a stopped bar leaves. Subclasses set `console` and
+    `progress`."""
+
+    console: Console
+    progress: Progress
+
+    def __enter__(self):
+        if self.console.is_terminal and not self.console.is_dumb_terminal:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self.progress.live.is_started:
+            self.progress.stop()
+
+
+class TrainingDisplay(TerminalProgress):
     """A progress bar per epoch with loss, accuracy, learning rate and throughput, on a terminal only:
     a pipe or a file gets the one-line epoch reports and nothing of the bar (rich would otherwise
     leave an empty line behind when the bar stops)."""
@@ -56,15 +74,6 @@ class TrainingDisplay(Reporter):
         self.task = None
         self.shown_epoch = 0
         self.epochs = 0
-
-    def __enter__(self):
-        if self.console.is_terminal and not self.console.is_dumb_terminal:
-            self.progress.start()
-        return self
-
-    def __exit__(self, *exc):
-        if self.progress.live.is_started:
-            self.progress.stop()
 
     def run_started(self, event: RunStarted) -> None:
         self.epochs = event.epochs
@@ -106,7 +115,7 @@ class TrainingDisplay(Reporter):
         )
 
 
-class EvaluationProgress(Reporter):
+class EvaluationProgress(TerminalProgress):
     """A transient bar of batches done while `eval` or `profile-spikes` runs, on a terminal only (as
     `TrainingDisplay`): a pipe or a file gets the tables and nothing of the bar."""
 
@@ -124,15 +133,6 @@ class EvaluationProgress(Reporter):
             expand=True,
         )
         self.task = None
-
-    def __enter__(self):
-        if self.console.is_terminal and not self.console.is_dumb_terminal:
-            self.progress.start()
-        return self
-
-    def __exit__(self, *exc):
-        if self.progress.live.is_started:
-            self.progress.stop()
 
     def evaluation_progress(self, done: int, total: int) -> None:
         total_or_unknown = total if total > 0 else None  # a loader without len(): a pulsing bar
