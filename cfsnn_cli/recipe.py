@@ -189,6 +189,7 @@ class TrainSection(BaseModel):
     precision: Literal["fp32", "bf16"] = "fp32"
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
     grad_clip: float = Field(0.0, ge=0, description="max gradient norm; 0 = off")
+    compile: bool = Field(False, description="run the training steps through torch.compile")
 
 
 class Recipe(BaseModel):

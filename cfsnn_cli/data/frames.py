@@ -4,7 +4,8 @@ A framed sample is stored as a plain .npy (read with allow_pickle=False) in
     <cache_dir>/<kind>/<split>-<key>/<sample id>.npy
 where <key> hashes the dataset kind, split, T, frame size, slicing and the cache format, so a
 change of any of them reads a different folder and never a stale frame. The sample id carries the
-source file's size and modification time, so a replaced file is framed anew. Every write is atomic.
+source file's size and modification time, so a replaced file is framed anew. Every write is atomic
+but not fsynced: a frame lost to a crash of the machine is a missing file, framed again on next use.
 """
 
 import hashlib
@@ -63,10 +64,13 @@ class FrameCache:
         if not self.folder.exists():
             self.folder.mkdir(parents=True, exist_ok=True)
             settings = json.dumps(self.settings, indent=2, sort_keys=True) + "\n"
-            atomic_write_text(self.folder / "settings.json", settings)  # for people wondering what a folder holds
+            # for people wondering what a folder holds
+            atomic_write_text(self.folder / "settings.json", settings, durable=False)
         buffer = io.BytesIO()
         np.save(buffer, frames, allow_pickle=False)
-        atomic_write_bytes(path, buffer.getvalue())
+        # Rebuildable: the rename keeps a reader from seeing half a file; an fsync per sample would
+        # cost more than framing it (see cfsnn_cli.atomic).
+        atomic_write_bytes(path, buffer.getvalue(), durable=False)
         return frames
 
 

@@ -58,7 +58,13 @@ def build_split(
 
 
 def build_loader(
-    recipe: Recipe, data: DatasetSplit, train: bool, epoch: int = 0, start: int = 0, timesteps: int | None = None
+    recipe: Recipe,
+    data: DatasetSplit,
+    train: bool,
+    epoch: int = 0,
+    start: int = 0,
+    timesteps: int | None = None,
+    pin_memory: bool = False,
 ) -> DataLoader:
     """Batches of [T, B, ...] inputs and [B] labels.
 
@@ -72,6 +78,8 @@ def build_loader(
         epoch: the 0-based epoch, which fixes the shuffle.
         start: the number of batches of this epoch to skip (a resumed run).
         timesteps: T for static inputs, instead of `data.timesteps`; None keeps the recipe's.
+        pin_memory: return batches in page-locked memory, which a CUDA device copies from while it
+            computes (`.to(device, non_blocking=True)`); pointless, and a cost, for the CPU.
     """
     batch_size = recipe.data.batch_size if train else recipe.data.eval_batch_size
     batches = EpochBatches(
@@ -83,11 +91,20 @@ def build_loader(
         batch_sampler=batches,
         collate_fn=TimeFirstCollate(timesteps or recipe.data.timesteps, data.samples_are_sequences),
         num_workers=workers,
+        pin_memory=pin_memory,
         # Worker processes are forked: the event datasets hold closures that spawn (macOS's
         # default, and Linux's from Python 3.14) cannot pickle.
         multiprocessing_context="fork" if workers and "fork" in multiprocessing.get_all_start_methods() else None,
         generator=torch.Generator().manual_seed(derived_seed(recipe.seed, epoch, WORKERS)),
     )
+
+
+def training_module(recipe: Recipe, model: nn.Module) -> nn.Module:
+    """What the training loop calls: `model` itself, or compiled with `torch.compile` when
+    `train.compile` is set. Parameters are shared; `model` stays what is saved (a compiled module's
+    state dict names every tensor `_orig_mod.…`) and evaluated (evaluation batches have another size,
+    which would compile the graph again)."""
+    return torch.compile(model) if recipe.train.compile else model
 
 
 def neuron_factory(recipe: Recipe):

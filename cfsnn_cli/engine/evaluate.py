@@ -66,42 +66,45 @@ def evaluate(
     """
     reporter = reporter or Reporter()
     classes = len(class_names)
-    samples, loss_sum, top1, top5 = 0, 0.0, 0, 0
-    class_correct = torch.zeros(classes, dtype=torch.long)
-    class_total = torch.zeros(classes, dtype=torch.long)
+    # Counted on the device and read once at the end: reading a count per batch would make the
+    # host wait for every batch to finish before queueing the next (see engine/tally.py).
+    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+    hits = torch.zeros(2, dtype=torch.long, device=device)  # top-1, top-5
+    class_correct = torch.zeros(classes, dtype=torch.long, device=device)
+    class_total = torch.zeros(classes, dtype=torch.long, device=device)
     latency_correct = None
+    samples = 0
     model.eval()
     with torch.no_grad():
         for index, (x_seq, labels) in enumerate(loader):
-            x_seq, labels = x_seq.to(device), labels.to(device)
+            x_seq, labels = x_seq.to(device, non_blocking=True), labels.to(device, non_blocking=True)
             with autocast:
                 logits_seq = model(x_seq)
             logits_seq = logits_seq.float()
             batch = labels.numel()
-            loss_sum += task_loss(logits_seq, labels).item() * batch
+            loss_sum += task_loss(logits_seq, labels).double() * batch
             mean = logits_seq.mean(0)
-            predicted = mean.argmax(1)
-            hits = predicted == labels
-            top1 += int(hits.sum())
-            top5 += int((mean.topk(min(5, classes), dim=1).indices == labels[:, None]).any(1).sum())
-            class_total += torch.bincount(labels.cpu(), minlength=classes)
-            class_correct += torch.bincount(labels[hits].cpu(), minlength=classes)
+            top1 = mean.argmax(1) == labels
+            top5 = (mean.topk(min(5, classes), dim=1).indices == labels[:, None]).any(1)
+            hits += torch.stack([top1.sum(), top5.sum()])
+            # index_add_, not bincount or a boolean mask: both need the result's size, a sync on CUDA
+            class_total.index_add_(0, labels, torch.ones_like(labels))
+            class_correct.index_add_(0, labels, top1.long())
             # argmax of the running sum over steps 1..t is the prediction of the mean up to t
-            step_hits = (logits_seq.cumsum(0).argmax(2) == labels[None]).sum(1).cpu()
+            step_hits = (logits_seq.cumsum(0).argmax(2) == labels[None]).sum(1)
             latency_correct = step_hits if latency_correct is None else latency_correct + step_hits
             samples += batch
             reporter.evaluation_progress(index + 1, len(loader))
-    per_class = {
-        name: (int(class_correct[i]) / int(class_total[i])) if class_total[i] else float("nan")
-        for i, name in enumerate(class_names)
-    }
+    top1, top5 = hits.tolist()
+    correct, total = class_correct.tolist(), class_total.tolist()
+    per_class = {name: correct[i] / total[i] if total[i] else float("nan") for i, name in enumerate(class_names)}
     return Evaluation(
         samples=samples,
-        loss=loss_sum / max(samples, 1),
+        loss=loss_sum.item() / max(samples, 1),
         top1=top1 / max(samples, 1),
         top5=top5 / max(samples, 1),
         per_class=per_class,
-        latency=[int(c) / max(samples, 1) for c in latency_correct] if latency_correct is not None else [],
+        latency=[c / max(samples, 1) for c in latency_correct.tolist()] if latency_correct is not None else [],
     )
 
 

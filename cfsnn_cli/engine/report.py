@@ -25,14 +25,16 @@ class RunStarted:
 
 @dataclass
 class StepFinished:
-    """Sent after every optimiser step."""
+    """Sent after every optimiser step. `loss`, `accuracy` and `samples_per_second` are those of the
+    steps between the two latest check-ins, when the engine last read its sums off the device
+    (about twice a second; engine/tally.py says why not every step), so they change only then."""
 
     epoch: int  # 1-based
     step: int  # 1-based within the epoch
     steps: int
-    loss: float
-    accuracy: float  # of this batch
-    lr: float
+    loss: float  # mean loss of the samples since the previous check-in
+    accuracy: float  # their accuracy
+    lr: float  # of this step
     samples_per_second: float
 
 

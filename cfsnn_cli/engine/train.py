@@ -3,7 +3,6 @@ CLI's signal handlers) ends it after the current step with a resumable checkpoin
 
 import contextlib
 import json
-import math
 import shutil
 import time
 from dataclasses import dataclass, replace
@@ -21,6 +20,7 @@ from cfsnn_cli.engine.build import (
     build_optimizer,
     build_split,
     pick_device,
+    training_module,
 )
 from cfsnn_cli.engine.checkpoint import (
     BEST_FILE,
@@ -35,6 +35,7 @@ from cfsnn_cli.engine.checkpoint import (
 from cfsnn_cli.engine.evaluate import evaluate
 from cfsnn_cli.engine.report import EpochFinished, Reporter, RunStarted, StepFinished
 from cfsnn_cli.engine.schedule import learning_rate
+from cfsnn_cli.engine.tally import Reading, StepTally
 from cfsnn_cli.errors import CfsnnError
 from cfsnn_cli.neurons import observe
 from cfsnn_cli.recipe import Recipe
@@ -170,10 +171,12 @@ def train(
     train_data = build_split(recipe, "train", data_root)
     test_data = build_split(recipe, "test", data_root)
     model = build_model(recipe, train_data.input_shape, train_data.num_classes).to(device)
+    step_model = training_module(recipe, model)  # `model` stays what is saved and evaluated
     objective = build_objective(recipe).to(device)
     optimizer = build_optimizer(recipe, model)
     steps_per_epoch = len(build_loader(recipe, train_data, train=True))
-    test_loader = build_loader(recipe, test_data, train=False)
+    pin_memory = device.type == "cuda"  # page-locked batches copy to the GPU while it computes
+    test_loader = build_loader(recipe, test_data, train=False, pin_memory=pin_memory)
     precision = autocast(recipe, device)
     position = TrainingPosition(epoch=0, next_step=0, global_step=0)
     if resume:
@@ -194,6 +197,15 @@ def train(
             save_training_state(run_dir / STATE_FILE, model, optimizer, recipe, at)
         saved_any = True
 
+    def check_in(tally: StepTally, epoch: int) -> Reading:
+        """Read the sums off the device; a non-finite loss stops training here, before anything
+        is saved from the weights it produced."""
+        reading = tally.check_in()
+        if reading.diverged is not None:
+            bad_step, bad_loss = reading.diverged
+            raise TrainingDiverged(epoch + 1, bad_step, bad_loss, run_dir if saved_any else None)
+        return reading
+
     reporter.run_started(
         RunStarted(
             run_dir=run_dir,
@@ -213,53 +225,48 @@ def train(
         for epoch in range(position.epoch, recipe.train.epochs):
             started = time.perf_counter()
             epoch_samples_before = position.samples
-            loader = build_loader(recipe, train_data, train=True, epoch=epoch, start=position.next_step)
+            loader = build_loader(
+                recipe, train_data, train=True, epoch=epoch, start=position.next_step, pin_memory=pin_memory
+            )
             model.train()
+            tally = StepTally(position, device)
             for step, (x_seq, labels) in enumerate(loader, start=position.next_step + 1):
-                step_started = time.perf_counter()
                 lr = learning_rate(
                     recipe.schedule, recipe.optim.lr, position.global_step, steps_per_epoch, recipe.train.epochs
                 )
                 for group in optimizer.param_groups:
                     group["lr"] = lr
-                x_seq, labels = x_seq.to(device), labels.to(device)
+                x_seq, labels = x_seq.to(device, non_blocking=True), labels.to(device, non_blocking=True)
                 recording = observe() if objective.needs_observations else contextlib.nullcontext()
                 with precision, recording as seen:
-                    logits_seq = model(x_seq)
+                    logits_seq = step_model(x_seq)
                 parts = objective(logits_seq.float(), labels, seen)
-                loss = parts.total.item()
-                if not math.isfinite(loss):
-                    raise TrainingDiverged(epoch + 1, step, loss, run_dir if saved_any else None)
                 optimizer.zero_grad(set_to_none=True)
                 parts.total.backward()
                 if recipe.train.grad_clip:
                     torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.train.grad_clip)
                 optimizer.step()
 
-                batch = labels.numel()
-                correct = int((logits_seq.detach().mean(0).argmax(1) == labels).sum())
-                position = replace(
-                    position,
-                    next_step=step,
-                    global_step=position.global_step + 1,
-                    loss_sum=position.loss_sum + loss * batch,
-                    balance_sum=position.balance_sum
-                    + (parts.balance.item() * batch if parts.balance is not None else 0.0),
-                    correct=position.correct + correct,
-                    samples=position.samples + batch,
-                )
+                hits = (logits_seq.detach().mean(0).argmax(1) == labels).sum()
+                tally.add(step, parts.total, parts.balance, hits, labels.numel())
+                position = replace(position, next_step=step, global_step=position.global_step + 1)
+
+                if tally.due() or step == steps_per_epoch:
+                    position = check_in(tally, epoch).into(position)
+                reading = tally.last
                 reporter.step_finished(
                     StepFinished(
                         epoch + 1,
                         step,
                         steps_per_epoch,
-                        loss,
-                        correct / batch,
+                        reading.loss,
+                        reading.accuracy,
                         lr,
-                        batch / (time.perf_counter() - step_started),
+                        reading.samples_per_second,
                     )
                 )
                 if stop.reason is not None and step < steps_per_epoch:
+                    position = check_in(tally, epoch).into(position)  # this step's sums
                     save_state(position)  # model.safetensors keeps the last finished epoch
                     raise TrainingInterrupted(run_dir, position, stop.reason)
 

@@ -2,6 +2,7 @@
 batched time-first — with the network blocked (see tests/conftest.py)."""
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -223,6 +224,33 @@ def test_cache_files_are_plain_npy(tmp_path):
     load("nmnist", tmp_path, "test").dataset[0]
     [cached] = list((tmp_path / "cache").rglob("*.npy"))
     assert np.load(cached, allow_pickle=False).dtype == np.int16
+    assert not list((tmp_path / "cache").rglob("*.tmp"))
+
+
+def test_the_cache_renames_whole_files_into_place_without_fsync(tmp_path, monkeypatch):
+    """A frame is rebuildable: it is written whole through a rename (a reader never sees half a
+    file) but not fsynced, which checkpoints keep (tests/test_atomic.py)."""
+    from cfsnn_cli import atomic
+
+    synced, renamed = [], []
+    real_replace = atomic.os.replace
+
+    def replace(source, target):
+        renamed.append((Path(target), Path(source).read_bytes()))  # what the rename makes visible
+        assert not Path(target).exists()  # nothing was written in place before it
+        real_replace(source, target)
+
+    monkeypatch.setattr(atomic.os, "fsync", synced.append)
+    monkeypatch.setattr(atomic.os, "replace", replace)
+    write_nmnist(tmp_path)
+    frames = load("nmnist", tmp_path, "test").dataset[0][0]
+    assert synced == []
+    by_name = {target.name: contents for target, contents in renamed}
+    [npy] = [name for name in by_name if name.endswith(".npy")]
+    assert set(by_name) == {npy, "settings.json"}
+    cached = next((tmp_path / "cache").rglob(npy))
+    assert cached.read_bytes() == by_name[npy]
+    assert torch.equal(torch.from_numpy(np.load(cached, allow_pickle=False).astype(np.float32)), frames)
     assert not list((tmp_path / "cache").rglob("*.tmp"))
 
 

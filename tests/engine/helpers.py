@@ -31,17 +31,13 @@ def write_mismatched_checkpoint(source: Path, target: Path) -> Path:
 
 @dataclass
 class StopAfter(Reporter):
-    """Plays the signal handler: asks for a stop once `steps` steps have run, and keeps the losses."""
+    """Plays the signal handler: asks for a stop once `steps` steps have run."""
 
     stop: StopRequest
     steps: int
     seen: int = 0
 
-    def __post_init__(self):
-        self.losses = []
-
     def step_finished(self, event):
         self.seen += 1
-        self.losses.append(event.loss)
         if self.seen == self.steps:
             self.stop.request("SIGINT")

@@ -13,9 +13,10 @@ from unittest import mock
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from cfsnn_cli.engine.build import build_loader, build_model, build_objective, build_optimizer, build_split
-from cfsnn_cli.engine.train import StopRequest, TrainingInterrupted, train
+from cfsnn_cli.engine.train import StopRequest, TrainingInterrupted, read_metrics, train
 from cfsnn_cli.neurons import observe
 from cfsnn_cli.recipe import load_recipe, shipped_recipes
 from tests.data.event_fixtures import write_cifar10_dvs, write_dvs_gesture, write_ncaltech101, write_nmnist, write_shd
@@ -71,16 +72,19 @@ def tiny_recipe(name: str, root: Path, *overrides: str):
     return load_recipe(name, [*tiny_overrides(recipe, root), *overrides])
 
 
-def first_losses(recipe, run_dir: Path) -> list[float]:
-    """The losses of the first STEPS steps of `cfsnn train`'s loop."""
+def first_steps(recipe, run_dir: Path) -> tuple[float, dict[str, torch.Tensor]]:
+    """`cfsnn train`'s loop stopped after STEPS steps (or its epoch, if shorter): the mean loss of
+    those steps as the engine summed them, and the training state it wrote (weights, optimiser, RNG).
+    A non-finite loss on any step would have raised TrainingDiverged."""
     stop = StopRequest()
-    reporter = StopAfter(stop, STEPS)
     with mock.patch("torchvision.datasets.cifar.check_integrity", return_value=True):  # fake CIFAR files
         try:
-            train(recipe, run_dir, reporter=reporter, stop=stop)
-        except TrainingInterrupted:
-            pass
-    return reporter.losses[:STEPS]
+            train(recipe, run_dir, reporter=StopAfter(stop, STEPS), stop=stop)
+            [metrics] = read_metrics(run_dir)
+            loss = metrics["train_loss"]
+        except TrainingInterrupted as stopped:
+            loss = stopped.position.loss_sum / stopped.position.samples
+    return loss, load_file(run_dir / "state.safetensors")
 
 
 def shipped_recipe_params() -> list:
@@ -123,9 +127,11 @@ def write_cifar100(root: Path) -> Path:
 @pytest.mark.parametrize("name", shipped_recipe_params())
 def test_shipped_recipe_trains_and_repeats_itself_exactly(name, tmp_path):
     recipe = tiny_recipe(name, tmp_path)
-    losses = first_losses(recipe, tmp_path / "run")
-    assert len(losses) == STEPS and all(math.isfinite(loss) for loss in losses), losses
-    assert first_losses(recipe, tmp_path / "again") == losses  # the same seed, bit for bit
+    loss, state = first_steps(recipe, tmp_path / "run")
+    assert math.isfinite(loss), loss
+    again_loss, again_state = first_steps(recipe, tmp_path / "again")  # the same seed, bit for bit
+    assert again_loss == loss and state.keys() == again_state.keys()
+    assert all(torch.equal(state[key], again_state[key]) for key in state)
 
 
 @pytest.mark.parametrize("name", shipped_recipe_params())

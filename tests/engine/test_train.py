@@ -74,3 +74,19 @@ def test_bf16_autocast_trains(tmp_path):
     train(tiny_recipe("train.epochs=1", "train.precision='bf16'"), tmp_path / "run")
     [metrics] = read_metrics(tmp_path / "run")
     assert math.isfinite(metrics["train_loss"]) and metrics["test_accuracy"] > 0.5
+
+
+@pytest.mark.slow  # compiling the steps takes a minute on two CPU cores
+def test_a_compiled_run_saves_what_an_uncompiled_one_does_and_eval_loads_it(tmp_path):
+    from safetensors.torch import load_file
+
+    from cfsnn_cli.engine.evaluate import evaluate_checkpoint
+    from cfsnn_cli.engine.train import read_metrics
+
+    train(tiny_recipe("train.epochs=1", "train.compile=true"), tmp_path / "compiled")
+    train(tiny_recipe("train.epochs=1"), tmp_path / "plain")
+    for name in ("model.safetensors", "state.safetensors"):
+        assert load_file(tmp_path / "compiled" / name).keys() == load_file(tmp_path / "plain" / name).keys()
+    _, evaluation = evaluate_checkpoint(tmp_path / "compiled")
+    [metrics] = read_metrics(tmp_path / "compiled")
+    assert evaluation.top1 == metrics["test_accuracy"] > 0.5
