@@ -190,6 +190,7 @@ class TrainSection(BaseModel):
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
     grad_clip: float = Field(0.0, ge=0, description="max gradient norm; 0 = off")
     compile: bool = Field(False, description="run the training steps through torch.compile")
+    channels_last: bool = Field(False, description="train with conv weights in the channels-last layout")
 
 
 class Recipe(BaseModel):

@@ -171,6 +171,11 @@ def train(
     train_data = build_split(recipe, "train", data_root)
     test_data = build_split(recipe, "test", data_root)
     model = build_model(recipe, train_data.input_shape, train_data.num_classes).to(device)
+    if recipe.train.channels_last:
+        # NHWC conv weights make convolutions write NHWC activations (TimeFolded's [T·B, C, H, W]
+        # follows them), the layout GPU tensor cores read fastest under bf16. Checkpoints store
+        # the same numbers in the plain layout (checkpoint._write_safetensors makes them contiguous).
+        model = model.to(memory_format=torch.channels_last)
     step_model = training_module(recipe, model)  # `model` stays what is saved and evaluated
     objective = build_objective(recipe).to(device)
     optimizer = build_optimizer(recipe, model)
