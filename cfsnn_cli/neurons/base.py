@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 from cfsnn_cli.errors import require
+from cfsnn_cli.neurons.backends import BACKENDS, Backend, sequence_kernel
 from cfsnn_cli.neurons.firing import FiringRule
-from cfsnn_cli.neurons.kernel import NeuronSequence
 from cfsnn_cli.neurons.observe import LayerObservation, current_observations
 from cfsnn_cli.positive import inverse_softplus
 from cfsnn_cli.surrogates import SigmoidSurrogate, Surrogate
@@ -40,6 +40,8 @@ class SpikingNeuron(nn.Module):
         v_init: V_0, the potential before the first step.
         surrogate: the smooth stand-in for the spike count in backward, owned by this layer;
             None makes a fresh `SigmoidSurrogate()` (α = 4, not learned).
+        backend: the kernel: "auto" (the fused CPU kernel where it runs, else "torch"), "numba"
+            or "torch" (see `cfsnn_cli.neurons.backends`); the results are the same.
     """
 
     def __init__(
@@ -56,6 +58,7 @@ class SpikingNeuron(nn.Module):
         detach_reset: bool,
         v_init: float,
         surrogate: Surrogate | None,
+        backend: Backend = "auto",
     ):
         super().__init__()
         require(tau >= 1, "tau", f"must be >= 1 (got {tau}); tau = inf gives an integrate-and-fire neuron")
@@ -65,6 +68,8 @@ class SpikingNeuron(nn.Module):
         require(
             not (hard_reset and (levels > 1 or bipolar)), "reset", "a hard reset needs levels = 1 and bipolar = false"
         )
+        require(backend in BACKENDS, "backend", f"must be one of {', '.join(BACKENDS)} (got {backend!r})")
+        self.backend = backend
         beta = 1.0 - 1.0 / tau
         if learn_tau:
             # Stored raw as PLIF does: β = sigmoid(w) stays in (0, 1) whatever the optimiser does.
@@ -99,6 +104,17 @@ class SpikingNeuron(nn.Module):
             return nn.functional.softplus(self.raw_threshold)
         return torch.tensor(self.threshold)
 
+    def _ready(self, name: str, like: torch.Tensor) -> torch.Tensor:
+        """β (`name` "decay") or θ ("threshold") as a 0-d tensor in `like`'s device and dtype. A fixed
+        one is made once per device and dtype, not made and copied to the device on every forward."""
+        if hasattr(self, f"raw_{name}"):
+            return getattr(self, f"{name}_value")().to(dtype=like.dtype)
+        made = self.__dict__.setdefault("_constants", {})
+        key = (name, like.device, like.dtype)
+        if key not in made:
+            made[key] = torch.tensor(getattr(self, name), device=like.device, dtype=like.dtype)
+        return made[key]
+
     # -- one step at a time, the state explicit (streaming inference, export, the profiler) ---------
     def initial_state(self, x_t: torch.Tensor) -> torch.Tensor:
         """V_0 = v_init, shaped like one step's input [B, ...]."""
@@ -129,7 +145,9 @@ class SpikingNeuron(nn.Module):
             x_seq: input currents X_1..X_T, shape [T, B, ...] (channels, if any, on dim 2).
 
         Returns:
-            The spikes N_1..N_T, same shape and dtype: integers in [−D, D] (bipolar) or [0, D].
+            The spikes N_1..N_T, same shape: integers in [−D, D] (bipolar) or [0, D], in the
+            input's dtype (the autocast dtype under autocast; the membrane itself is float32 or
+            float64 either way).
             Inside `observe()` the layer also records its Σrelu(±H) per channel and Σ|N|.
         """
         require(
@@ -138,13 +156,21 @@ class SpikingNeuron(nn.Module):
             f"must be a sequence [T, B, ...] (got shape {list(x_seq.shape)}); one step of a batch is x.unsqueeze(0)",
         )
         require(x_seq.shape[0] >= 1, "x_seq", "has T = 0 time steps")
-        cast = {"device": x_seq.device, "dtype": x_seq.dtype}
+        spikes_dtype = x_seq.dtype
+        if torch.is_autocast_enabled(x_seq.device.type):
+            spikes_dtype = torch.get_autocast_dtype(x_seq.device.type)
+        # The membrane is at least float32: in bfloat16 a potential near 1 moves in steps of 1/128,
+        # so small inputs would vanish. Spikes are whole numbers, exact in bfloat16 up to 256.
+        if x_seq.dtype in (torch.float16, torch.bfloat16):
+            x_seq = x_seq.float()
         needs_grad = self.training and torch.is_grad_enabled()
         alpha = self.surrogate.alpha_for(x_seq.shape[0], x_seq, needs_grad)
         seen = current_observations()
-        spikes, positive, negative = NeuronSequence.apply(
-            x_seq, self.decay_value().to(**cast), self.threshold_value().to(**cast), alpha, self.rule, seen is not None
+        kernel = sequence_kernel(self.backend, x_seq, self.rule)
+        spikes, positive, negative = kernel.apply(
+            x_seq, self._ready("decay", x_seq), self._ready("threshold", x_seq), alpha, self.rule, seen is not None
         )
+        spikes = spikes.to(spikes_dtype)
         if seen is not None:
             channels = positive.numel()
             seen.layers.append(

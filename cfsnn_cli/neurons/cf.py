@@ -1,5 +1,6 @@
 """The circulate-firing neuron, `kind = "cf"`."""
 
+from cfsnn_cli.neurons.backends import Backend
 from cfsnn_cli.neurons.base import SpikingNeuron
 from cfsnn_cli.neurons.registry import NEURONS
 from cfsnn_cli.options import InfiniteAllowed
@@ -30,6 +31,8 @@ class CFNeuron(SpikingNeuron):
         detach_reset: let no gradient flow through the reset θ·N_t.
         v_init: V_0, the potential before the first step.
         surrogate: this layer's surrogate gradient; None makes a fresh `SigmoidSurrogate()`.
+        backend: the kernel, "auto" (default), "numba" or "torch"; the same results either way
+            (`cfsnn_cli.neurons.backends`).
     """
 
     def __init__(
@@ -43,6 +46,7 @@ class CFNeuron(SpikingNeuron):
         detach_reset: bool = False,
         v_init: float = 0.0,
         surrogate: Surrogate | None = None,
+        backend: Backend = "auto",
     ):
         super().__init__(
             tau=tau,
@@ -56,4 +60,5 @@ class CFNeuron(SpikingNeuron):
             detach_reset=detach_reset,
             v_init=v_init,
             surrogate=surrogate,
+            backend=backend,
         )

@@ -4,6 +4,7 @@ import math
 from typing import Literal
 
 from cfsnn_cli.errors import require
+from cfsnn_cli.neurons.backends import Backend
 from cfsnn_cli.neurons.base import SpikingNeuron
 from cfsnn_cli.neurons.registry import NEURONS
 from cfsnn_cli.options import InfiniteAllowed
@@ -31,6 +32,8 @@ class LIFNeuron(SpikingNeuron):
         detach_reset: let no gradient flow through the reset.
         v_init: V_0, the potential before the first step.
         surrogate: this layer's surrogate gradient; None makes a fresh `SigmoidSurrogate()`.
+        backend: the kernel, "auto" (default), "numba" or "torch"; the same results either way
+            (`cfsnn_cli.neurons.backends`).
     """
 
     def __init__(
@@ -44,6 +47,7 @@ class LIFNeuron(SpikingNeuron):
         detach_reset: bool = False,
         v_init: float = 0.0,
         surrogate: Surrogate | None = None,
+        backend: Backend = "auto",
     ):
         require(reset in ("soft", "hard"), "reset", f"must be 'soft' or 'hard' (got {reset!r})")
         super().__init__(
@@ -58,6 +62,7 @@ class LIFNeuron(SpikingNeuron):
             detach_reset=detach_reset,
             v_init=v_init,
             surrogate=surrogate,
+            backend=backend,
         )
 
 
@@ -73,6 +78,8 @@ class IFNeuron(LIFNeuron):
         detach_reset: let no gradient flow through the reset.
         v_init: V_0, the potential before the first step.
         surrogate: this layer's surrogate gradient; None makes a fresh `SigmoidSurrogate()`.
+        backend: the kernel, "auto" (default), "numba" or "torch"; the same results either way
+            (`cfsnn_cli.neurons.backends`).
     """
 
     def __init__(
@@ -84,8 +91,11 @@ class IFNeuron(LIFNeuron):
         detach_reset: bool = False,
         v_init: float = 0.0,
         surrogate: Surrogate | None = None,
+        backend: Backend = "auto",
     ):
-        super().__init__(math.inf, False, threshold, learn_threshold, reset, v_reset, detach_reset, v_init, surrogate)
+        super().__init__(
+            math.inf, False, threshold, learn_threshold, reset, v_reset, detach_reset, v_init, surrogate, backend
+        )
 
 
 @NEURONS.register("plif")
@@ -101,6 +111,8 @@ class PLIFNeuron(LIFNeuron):
         detach_reset: let no gradient flow through the reset.
         v_init: V_0, the potential before the first step.
         surrogate: this layer's surrogate gradient; None makes a fresh `SigmoidSurrogate()`.
+        backend: the kernel, "auto" (default), "numba" or "torch"; the same results either way
+            (`cfsnn_cli.neurons.backends`).
     """
 
     def __init__(
@@ -113,5 +125,8 @@ class PLIFNeuron(LIFNeuron):
         detach_reset: bool = False,
         v_init: float = 0.0,
         surrogate: Surrogate | None = None,
+        backend: Backend = "auto",
     ):
-        super().__init__(tau, True, threshold, learn_threshold, reset, v_reset, detach_reset, v_init, surrogate)
+        super().__init__(
+            tau, True, threshold, learn_threshold, reset, v_reset, detach_reset, v_init, surrogate, backend
+        )

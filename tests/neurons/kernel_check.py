@@ -7,12 +7,16 @@ example-based and property-based tests: a fused kernel that lands later is one m
 import torch
 
 from cfsnn_cli.neurons import SpikingNeuron
+from cfsnn_cli.neurons.fused import FusedNeuronSequence
 from cfsnn_cli.neurons.kernel import NeuronSequence
 from cfsnn_cli.neurons.reference import reference_sequence
 
 # name → callable(x_seq, β, θ, α, rule) returning (spikes, Σrelu(H), Σrelu(−H)) with recording on
 KERNELS = {
     "autograd-function": lambda x, beta, threshold, alpha, rule: NeuronSequence.apply(
+        x, beta, threshold, alpha, rule, True
+    ),
+    "numba-fused": lambda x, beta, threshold, alpha, rule: FusedNeuronSequence.apply(
         x, beta, threshold, alpha, rule, True
     ),
 }

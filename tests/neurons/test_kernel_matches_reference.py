@@ -1,4 +1,4 @@
-"""The memory-lean kernel and the plain autograd reference compute the same thing, for every option."""
+"""Every kernel (kernel_check.KERNELS) and the plain autograd reference compute the same thing, for every option."""
 
 import itertools
 
@@ -21,8 +21,13 @@ LEARNABLE = ["none", "layer", "timestep"]
 CF_OPTIONS = list(itertools.product([1, 3], [True, False], [True, False], LEARNABLE))
 
 
+@pytest.fixture(params=sorted(KERNELS))
+def kernel(request) -> str:
+    return request.param
+
+
 @pytest.mark.parametrize("levels,bipolar,detach_reset,learnable", CF_OPTIONS)
-def test_cf_kernel_matches_reference(levels, bipolar, detach_reset, learnable):
+def test_cf_kernel_matches_reference(levels, bipolar, detach_reset, learnable, kernel):
     neuron = CFNeuron(
         tau=2.5,
         learn_tau=True,
@@ -34,14 +39,14 @@ def test_cf_kernel_matches_reference(levels, bipolar, detach_reset, learnable):
         v_init=0.1,
         surrogate=build_surrogate("atan", learnable=learnable, timesteps=T),
     )
-    spikes, _ = assert_kernel_matches_reference(neuron, random_input(levels * 10 + bipolar))
+    spikes, _ = assert_kernel_matches_reference(neuron, random_input(levels * 10 + bipolar), kernel)
     assert spikes.abs().max() == levels  # the sequence reaches saturation, so the test covers it
 
 
 @pytest.mark.parametrize(
     "reset,detach_reset,kind", list(itertools.product(["soft", "hard"], [True, False], SURROGATES.kinds()))
 )
-def test_lif_kernel_matches_reference(reset, detach_reset, kind):
+def test_lif_kernel_matches_reference(reset, detach_reset, kind, kernel):
     neuron = LIFNeuron(
         tau=3.0,
         learn_tau=True,
@@ -52,7 +57,7 @@ def test_lif_kernel_matches_reference(reset, detach_reset, kind):
         detach_reset=detach_reset,
         surrogate=build_surrogate(kind, learnable="timestep", timesteps=T),
     )
-    assert_kernel_matches_reference(neuron, random_input(7))
+    assert_kernel_matches_reference(neuron, random_input(7), kernel)
 
 
 def test_every_learnable_gets_a_nonzero_gradient():
@@ -72,7 +77,7 @@ def test_every_learnable_gets_a_nonzero_gradient():
     "levels,bipolar,detach_reset,kind",
     list(itertools.product([1, 3], [True, False], [True, False], SURROGATES.kinds())),
 )
-def test_cf_with_fixed_decay_and_threshold_matches_reference(levels, bipolar, detach_reset, kind):
+def test_cf_with_fixed_decay_and_threshold_matches_reference(levels, bipolar, detach_reset, kind, kernel):
     """The default path: β and θ are constants, so the kernel never recomputes spikes in backward."""
     neuron = CFNeuron(
         tau=2.0,
@@ -82,7 +87,7 @@ def test_cf_with_fixed_decay_and_threshold_matches_reference(levels, bipolar, de
         detach_reset=detach_reset,
         surrogate=build_surrogate(kind, learnable="timestep", timesteps=T),
     )
-    _, grads = assert_kernel_matches_reference(neuron, random_input(11))
+    _, grads = assert_kernel_matches_reference(neuron, random_input(11), kernel)
     assert len(grads) == 2  # x and the per-step α
 
 

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from cfsnn_cli.neurons import NEURONS, build_neuron
+from cfsnn_cli.neurons.backends import BACKENDS
 from cfsnn_cli.options import options_model
 from cfsnn_cli.surrogates import LEARNABLE_MODES, SURROGATES, build_surrogate
 from tests.neurons.kernel_check import KERNELS, assert_kernel_matches_reference
@@ -33,6 +34,7 @@ NEURON_OPTIONS = {
     "v_reset": st.floats(-0.5, 0.5),
     "detach_reset": st.booleans(),
     "v_init": st.floats(-1.0, 1.0),
+    "backend": st.sampled_from(BACKENDS),  # the kernel under test is `kernel` below; this only builds
 }
 
 

@@ -1,0 +1,43 @@
+"""Which kernel runs a neuron layer: the recipe's `neuron.backend`.
+
+    "torch"  the loop of tensor operations in kernel.py: any device and dtype;
+    "numba"  the fused CPU kernel (fused.py): float32/float64 on the CPU, the four built-in surrogates;
+    "auto"   numba where it runs, torch elsewhere (GPUs, a surrogate of the user's own).
+
+docs/performance.md has the measurements behind the choice.
+"""
+
+from typing import Literal, get_args
+
+import torch
+
+from cfsnn_cli.errors import CfsnnError
+from cfsnn_cli.neurons.firing import FiringRule
+from cfsnn_cli.neurons.kernel import NeuronSequence
+
+Backend = Literal["auto", "numba", "torch"]
+BACKENDS = get_args(Backend)
+"""The values `backend` takes: "auto", "numba", "torch"."""
+
+
+def sequence_kernel(backend: Backend, x_seq: torch.Tensor, rule: FiringRule) -> type[torch.autograd.Function]:
+    """The autograd Function that runs `rule` over `x_seq` for `backend`.
+
+    Raises:
+        CfsnnError: "numba" was asked for an input or surrogate it does not take.
+    """
+    if backend == "torch":
+        return NeuronSequence
+    # imported on first use: numba costs ~0.3 s to import, which `cfsnn --help` should not pay
+    from cfsnn_cli.neurons.fused import FusedNeuronSequence, fused_kernel_runs
+
+    if fused_kernel_runs(x_seq, rule):
+        return FusedNeuronSequence
+    if backend == "numba":
+        raise CfsnnError(
+            "neuron.backend",
+            f'"numba" runs float32/float64 on the CPU with a built-in surrogate; this layer has a '
+            f"{x_seq.dtype} input on {x_seq.device} and a {type(rule.surrogate).__name__}; "
+            'use "auto" to fall back to "torch" where numba cannot run',
+        )
+    return NeuronSequence

@@ -1,0 +1,138 @@
+"""The fused CPU kernel as an autograd Function: the same inputs and outputs as
+`kernel.NeuronSequence`, computed by `numba_kernel` in one pass each way."""
+
+import math
+
+import numba
+import numpy as np
+import torch
+
+from cfsnn_cli.neurons import numba_kernel
+from cfsnn_cli.neurons.firing import FiringRule
+from cfsnn_cli.surrogates import AtanSurrogate, RectangleSurrogate, SigmoidSurrogate, TriangleSurrogate
+
+# exact classes: a user's subclass may change F', which the compiled kernel would not see
+SLOPE_CODES = {
+    SigmoidSurrogate: numba_kernel.SIGMOID,
+    AtanSurrogate: numba_kernel.ATAN,
+    RectangleSurrogate: numba_kernel.RECTANGLE,
+    TriangleSurrogate: numba_kernel.TRIANGLE,
+}
+
+
+def fused_kernel_runs(x_seq: torch.Tensor, rule: FiringRule) -> bool:
+    """Whether the fused kernel takes this input: a float32/float64 CPU tensor, a known surrogate."""
+    return (
+        x_seq.device.type == "cpu"
+        and x_seq.dtype in (torch.float32, torch.float64)
+        and type(rule.surrogate) in SLOPE_CODES
+    )
+
+
+class TimeMajorLayout:
+    """How a [T, B, C, ...] tensor lies in memory as T blocks of M neurons: in the usual order
+    (channel = (i // inner) % C) or channels last (channel = i % C), so that a channels-last
+    network needs no copy. Tensors in any other layout are made contiguous first."""
+
+    def __init__(self, x_seq: torch.Tensor):
+        self.channels = x_seq.shape[2] if x_seq.dim() > 2 else 1
+        channels_last = [0, 1, *range(3, x_seq.dim()), 2]
+        if x_seq.dim() > 3 and not x_seq.is_contiguous() and x_seq.permute(channels_last).is_contiguous():
+            self.order, self.inner = channels_last, 1
+        else:
+            self.order, self.inner = list(range(x_seq.dim())), math.prod(x_seq.shape[3:])
+
+    def rows(self, tensor: torch.Tensor) -> np.ndarray:
+        """`tensor` as a [T, M] array in this layout: a view when it already lies so, else a copy."""
+        in_order = tensor.detach().permute(self.order).contiguous()
+        return in_order.view(tensor.shape[0], -1).numpy()
+
+    def empty_like(self, tensor: torch.Tensor) -> torch.Tensor:
+        """A new tensor shaped like `tensor`, lying in this layout (so `rows` of it is a view)."""
+        return torch.empty_like(tensor.permute(self.order), memory_format=torch.contiguous_format).permute(
+            np.argsort(self.order).tolist()
+        )
+
+
+def _use_torch_threads() -> None:
+    """Run numba's parallel loops on as many threads as torch uses (`torch.set_num_threads`)."""
+    numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
+
+
+class FusedNeuronSequence(torch.autograd.Function):
+    """(x_seq, β, θ, α, rule, record) → (spikes, Σrelu(H) per channel, Σrelu(−H) per channel), on
+    the CPU in float32 or float64; see `kernel.NeuronSequence` for the meaning of each."""
+
+    @staticmethod
+    def forward(ctx, x_seq, beta, threshold, alpha, rule: FiringRule, record: bool):
+        layout = TimeMajorLayout(x_seq)
+        potentials, spikes = layout.empty_like(x_seq), layout.empty_like(x_seq)
+        rows = layout.rows(x_seq)
+        scalars = np.array([float(beta), float(threshold), rule.v_init, rule.v_reset], dtype=rows.dtype)
+        statistics_shape = (numba_kernel.block_count(rows.shape[1]), layout.channels) if record else (0, 0)
+        positive, negative = np.zeros(statistics_shape), np.zeros(statistics_shape)
+        _use_torch_threads()
+        numba_kernel.forward(
+            rows,
+            layout.rows(potentials),
+            layout.rows(spikes),
+            scalars,
+            rule.levels,
+            rule.bipolar,
+            rule.hard_reset,
+            record,
+            layout.inner,
+            layout.channels,
+            positive,
+            negative,
+        )
+        ctx.save_for_backward(potentials, beta, threshold, alpha)
+        ctx.rule, ctx.layout, ctx.scalars = rule, layout, scalars
+        positive_sum = torch.from_numpy(positive.sum(0)).to(x_seq.dtype)
+        negative_sum = torch.from_numpy(negative.sum(0)).to(x_seq.dtype)
+        if not record:
+            ctx.mark_non_differentiable(positive_sum, negative_sum)
+        return spikes, positive_sum, negative_sum
+
+    @staticmethod
+    def backward(ctx, grad_spikes, grad_positive, grad_negative):
+        potentials, beta, threshold, alpha = ctx.saved_tensors
+        rule: FiringRule = ctx.rule
+        layout: TimeMajorLayout = ctx.layout
+        _, need_beta, need_threshold, need_alpha = ctx.needs_input_grad[:4]
+        rows = layout.rows(potentials)
+        steps = rows.shape[0]
+        no_balance = np.zeros(0, dtype=rows.dtype)
+        balance = grad_positive is not None and grad_positive.numel() > 0
+        grad_x = layout.empty_like(potentials)
+        sums = np.zeros((numba_kernel.block_count(rows.shape[1]), steps + 2))
+        _use_torch_threads()
+        numba_kernel.backward(
+            rows,
+            layout.rows(grad_spikes),
+            layout.rows(grad_x),
+            ctx.scalars,
+            alpha.detach().numpy(),
+            rule.levels,
+            rule.bipolar,
+            rule.hard_reset,
+            rule.detach_reset,
+            SLOPE_CODES[type(rule.surrogate)],
+            need_beta,
+            need_threshold,
+            need_alpha,
+            grad_positive.detach().numpy() if balance else no_balance,
+            grad_negative.detach().numpy() if balance else no_balance,
+            layout.inner,
+            layout.channels,
+            sums,
+        )
+        totals = sums.sum(0)
+
+        def as_grad(value, like):
+            return torch.as_tensor(value, dtype=like.dtype).reshape(like.shape)
+
+        grad_alpha = as_grad(totals[: alpha.numel()], alpha) if need_alpha else None
+        grad_threshold = as_grad(totals[steps + numba_kernel.THETA_SUM], threshold) if need_threshold else None
+        grad_beta = as_grad(totals[steps + numba_kernel.BETA_SUM], beta) if need_beta else None
+        return grad_x, grad_beta, grad_threshold, grad_alpha, None, None

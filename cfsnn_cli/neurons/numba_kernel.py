@@ -1,0 +1,331 @@
+"""The fused CPU kernel of the neuron family, compiled by numba: one pass over memory forward, one
+reverse-time pass backward that evaluates every crossing's surrogate slope where it is needed.
+
+The same equations as `kernel.NeuronSequence` (docs/method.md, "Backward through time"), written
+for arrays laid out as [T, M]: each time step one contiguous block of M neurons, whatever the
+tensor's memory format. Neurons are taken in strips of `STRIP`; within a strip every loop is a
+flat loop over neurons, so the compiler vectorises it even though D, the surrogate kind and the
+options are run-time values (a loop over crossings inside the loop over neurons would not
+vectorise). Strips are grouped into a fixed number of parallel work items. Sums over neurons
+(dβ, dθ, dα_t, the balance statistics) are taken per work item in float64 and added afterwards,
+so they do not depend on the number of threads.
+"""
+
+import math
+
+import numba
+import numpy as np
+from numba import prange
+from numba.extending import overload
+
+STRIP = 1024  # neurons per strip, a power of two: a strip's scratch rows stay in the L1/L2 cache
+# At most BLOCKS parallel work items, each allocating its scratch once. A fixed count (not one
+# per thread) keeps the float64 sums independent of the number of threads.
+BLOCKS = 64
+
+# the surrogate slopes F'(z) the kernel knows, by number
+SIGMOID, ATAN, RECTANGLE, TRIANGLE = range(4)
+
+# per-work-item sums kept for backward, after the T per-step dα_t sums
+THETA_SUM, BETA_SUM = 0, 1
+
+
+@numba.njit(cache=True)
+def block_count(size: int) -> int:
+    """How many parallel work items `size` neurons per step are split into."""
+    return max(1, min(BLOCKS, (size + STRIP - 1) // STRIP))
+
+
+def _sigmoid_slopes(z, out, bits, n):
+    """out[:n] = F'(z[:n]) = s(1 − s) for the sigmoid F = s (a stub: numba picks the body by dtype).
+
+    Both bodies compute e/(1 + e)² with e = exp(−|z|), which cannot overflow. `bits` is int32
+    scratch of at least n entries; `z` and `out` must be different arrays, or the loops do not
+    vectorise.
+    """
+
+
+@overload(_sigmoid_slopes)
+def _sigmoid_slopes_by_dtype(z, out, bits, n):
+    if z.dtype == numba.float64:
+        # float64 is the precise path (the tests' gradients): the library's exp, not vectorised
+        def precise(z, out, bits, n):
+            for i in range(n):
+                e = math.exp(-abs(z[i]))
+                out[i] = e / ((1 + e) * (1 + e))
+
+        return precise
+
+    # float32: math.exp does not vectorise here (no SVML), so exp is built from vectorisable parts:
+    # −|z| = k·ln2 + r with |r| <= ln2/2, e^r by a degree-7 Taylor polynomial (error < 1 ulp), and
+    # 2^k by writing k + 127 into a float's exponent bits through an integer view.
+    def fast(z, out, bits, n):
+        one = np.float32(1.0)
+        for i in range(n):
+            x = max(-abs(z[i]), np.float32(-87.0))
+            k = np.floor(x * np.float32(1.4426950408889634) + np.float32(0.5))
+            r = x - k * np.float32(0.693145751953125) - k * np.float32(1.428606765330187e-06)
+            p = np.float32(1.0 / 5040.0)
+            p = p * r + np.float32(1.0 / 720.0)
+            p = p * r + np.float32(1.0 / 120.0)
+            p = p * r + np.float32(1.0 / 24.0)
+            p = p * r + np.float32(1.0 / 6.0)
+            p = p * r + np.float32(0.5)
+            p = p * r + one
+            out[i] = p * r + one
+            bits[i] = (np.int32(k) + np.int32(127)) << np.int32(23)
+        scale = bits.view(np.float32)
+        for i in range(n):
+            e = out[i] * scale[i]
+            out[i] = e / ((one + e) * (one + e))
+
+    return fast
+
+
+@numba.njit(inline="always")
+def _slopes(kind, z, out, bits, n):
+    """out[:n] = F'(z[:n]) for the surrogate numbered `kind`, the derivatives of surrogates/*.py
+    (`bits`: int32 scratch for the sigmoid)."""
+    # constants in z's dtype: an integer or float64 literal would turn float32 loops into float64 ones
+    zero, half, one = z.dtype.type(0), z.dtype.type(0.5), z.dtype.type(1)
+    if kind == SIGMOID:
+        _sigmoid_slopes(z, out, bits, n)
+    elif kind == ATAN:  # 1/2 / (1 + (πz/2)²)
+        quarter_turn = z.dtype.type(math.pi / 2)
+        for i in range(n):
+            u = z[i] * quarter_turn
+            out[i] = half / (one + u * u)
+    elif kind == RECTANGLE:  # 1 on |z| < 1/2
+        for i in range(n):
+            out[i] = one if abs(z[i]) < half else zero
+    else:  # triangle: max(1 − |z|, 0)
+        for i in range(n):
+            out[i] = max(one - abs(z[i]), zero)
+
+
+@numba.njit(inline="always")
+def _count(h, threshold, levels, bipolar):
+    """N = clamp(trunc(H/θ), −D, D) (bipolar) or clamp(floor(H/θ), 0, D): `FiringRule.count`.
+
+    `levels` is D in H's dtype, so that N stays in that dtype too.
+    """
+    ratio = h / threshold
+    if bipolar:
+        return min(max(np.trunc(ratio), -levels), levels)
+    return min(max(np.floor(ratio), levels - levels), levels)
+
+
+@numba.njit(inline="always")
+def _reset(h, n, threshold, hard_reset, v_reset):
+    """V after firing: `FiringRule.reset`."""
+    if hard_reset:
+        return h - n * (h - v_reset)
+    return h - threshold * n
+
+
+@numba.njit(inline="always")
+def _channels(first, n, inner, channels, out):
+    """The channel of neurons first..first+n−1 of one step laid out as [outer, C, inner]."""
+    for i in range(n):
+        out[i] = ((first + i) // inner) % channels
+
+
+@numba.njit(inline="always")
+def _strip_starts(block, blocks, size):
+    """The first neuron of each strip of work item `block` out of `blocks`."""
+    strips = (size + STRIP - 1) // STRIP
+    return range((block * strips // blocks) * STRIP, ((block + 1) * strips // blocks) * STRIP, STRIP)
+
+
+@numba.njit(inline="always")
+def _pairwise_sum(parts):
+    """Σ parts in float64, then parts = 0; len(parts) is a power of two. Halving in place keeps
+    every loop a flat vectorisable one, and pairwise sums round less than a running one."""
+    width = parts.size // 2
+    while width >= 1:
+        for i in range(width):
+            parts[i] += parts[i + width]
+        width //= 2
+    total = np.float64(parts[0])
+    for i in range(parts.size):
+        parts[i] = 0.0
+    return total
+
+
+@numba.njit(parallel=True, error_model="numpy", cache=True)
+def forward(x, potentials, spikes, scalars, levels, bipolar, hard_reset, record, inner, channels, positive, negative):
+    """Fill potentials (H) and spikes (N) [T, M] from x [T, M].
+
+    scalars = [β, θ, v_init, v_reset] in x's dtype. With `record`, positive/negative
+    [block_count(M), C] receive each work item's Σrelu(H) and Σrelu(−H) per channel.
+    """
+    steps, size = x.shape
+    beta, threshold, v_init, v_reset = scalars[0], scalars[1], scalars[2], scalars[3]
+    most = x.dtype.type(levels)
+    blocks = block_count(size)
+    for block in prange(blocks):
+        v = np.empty(STRIP, x.dtype)
+        channel = np.empty(STRIP, np.int64)
+        for first in _strip_starts(block, blocks, size):
+            n = min(STRIP, size - first)
+            for i in range(n):
+                v[i] = v_init
+            if record:
+                _channels(first, n, inner, channels, channel)
+            for t in range(steps):
+                for i in range(n):
+                    # two roundings, as torch's v·β then + x: H stays bit-identical to the other kernels
+                    h = v[i] * beta
+                    h = h + x[t, first + i]
+                    count = _count(h, threshold, most, bipolar)
+                    potentials[t, first + i] = h
+                    spikes[t, first + i] = count
+                    v[i] = _reset(h, count, threshold, hard_reset, v_reset)
+                if record:
+                    for i in range(n):
+                        h = potentials[t, first + i]
+                        positive[block, channel[i]] += max(h, 0.0)
+                        negative[block, channel[i]] += max(-h, 0.0)
+
+
+# "contract" lets multiply-adds fuse; no "arcp", which could round H/θ differently from forward
+@numba.njit(parallel=True, error_model="numpy", fastmath={"reassoc", "nsz", "contract"}, cache=True)
+def backward(
+    potentials,
+    grad_spikes,
+    grad_x,
+    scalars,
+    alpha,
+    levels,
+    bipolar,
+    hard_reset,
+    detach_reset,
+    slope_kind,
+    need_beta,
+    need_threshold,
+    need_alpha,
+    grad_positive,
+    grad_negative,
+    inner,
+    channels,
+    sums,
+):
+    """Fill grad_x [T, M] = dL/dX from dL/dN, walking time backwards from the saved H.
+
+    alpha has T entries or one; grad_positive/grad_negative are dL/dΣrelu(±H) per channel (empty
+    when the statistics got no gradient). sums [block_count(M), T + 2] receives each work item's
+    dα_t in columns 0..T−1 (or column 0 for one α), then dθ and dβ (offsets THETA_SUM, BETA_SUM
+    from T).
+    """
+    steps, size = potentials.shape
+    beta, threshold, v_init, v_reset = scalars[0], scalars[1], scalars[2], scalars[3]
+    dtype = potentials.dtype
+    most, one = dtype.type(levels), dtype.type(1)
+    balance = grad_positive.size > 0
+    theta_column, beta_column = steps + THETA_SUM, steps + BETA_SUM
+    blocks = block_count(size)
+    for block in prange(blocks):
+        grad_v = np.empty(STRIP, dtype)  # dL/dV_t
+        grad_n = np.empty(STRIP, dtype)
+        grad_h = np.empty(STRIP, dtype)
+        count = np.empty(STRIP, dtype)
+        z = np.empty(STRIP, dtype)
+        weighted = np.empty(STRIP, dtype)
+        bits = np.empty(STRIP, np.int32)
+        channel = np.empty(STRIP, np.int64)
+        # per-neuron accumulators of the parameter gradients, summed over neurons once per step
+        # (dα_t) or per work item (dθ, dβ, in float64): a running sum over neurons in the loops
+        # below would keep them from vectorising
+        alpha_parts = np.zeros(STRIP, dtype)
+        theta_parts = np.zeros(STRIP, dtype)
+        theta_totals = np.zeros(STRIP)
+        beta_totals = np.zeros(STRIP)
+        for first in _strip_starts(block, blocks, size):
+            n = min(STRIP, size - first)
+            for i in range(n):
+                grad_v[i] = 0.0  # V_T feeds nothing
+            if balance:
+                _channels(first, n, inner, channels, channel)
+            for t in range(steps - 1, -1, -1):
+                a = alpha[t] if alpha.size > 1 else alpha[0]
+                for i in range(n):
+                    count[i] = _count(potentials[t, first + i], threshold, most, bipolar)
+                # dL/dN_t: through the output spike, and through the reset V_t = H_t − N_t·R_t unless detached
+                if detach_reset:
+                    for i in range(n):
+                        grad_n[i] = grad_spikes[t, first + i]
+                elif hard_reset:
+                    for i in range(n):
+                        grad_n[i] = grad_spikes[t, first + i] - grad_v[i] * (potentials[t, first + i] - v_reset)
+                else:
+                    for i in range(n):
+                        grad_n[i] = grad_spikes[t, first + i] - grad_v[i] * threshold
+                # each crossing u = ±H − kθ, z = α·u: dN/dH += α·F'(z), dN/dθ −= s·k·α·F'(z), dN/dα += s·u·F'(z)
+                for i in range(n):
+                    grad_h[i] = 0.0
+                step = a * threshold
+                for k in range(1, levels + 1):
+                    crossing = dtype.type(k) * step  # k·α·θ
+                    for sign in (1.0, -1.0):
+                        if sign < 0 and not bipolar:
+                            continue
+                        if sign > 0:
+                            for i in range(n):
+                                z[i] = potentials[t, first + i] * a - crossing
+                        else:
+                            for i in range(n):
+                                z[i] = -(potentials[t, first + i] * a + crossing)
+                        _slopes(slope_kind, z, weighted, bits, n)
+                        for i in range(n):
+                            weighted[i] *= grad_n[i]  # dL/dN·F'(z)
+                            grad_h[i] += weighted[i]
+                        if need_threshold:
+                            theta_weight = dtype.type(-sign * k) * a
+                            for i in range(n):
+                                theta_parts[i] += theta_weight * weighted[i]
+                        if need_alpha:
+                            alpha_weight = dtype.type(sign) / a
+                            for i in range(n):
+                                alpha_parts[i] += alpha_weight * weighted[i] * z[i]
+                if need_alpha:
+                    sums[block, t if alpha.size > 1 else 0] += _pairwise_sum(alpha_parts)
+                for i in range(n):
+                    grad_h[i] *= a
+                # the direct path H_t → V_t; a hard reset closes it where the neuron fired
+                if hard_reset:
+                    for i in range(n):
+                        grad_h[i] += grad_v[i] * (one - count[i])
+                else:
+                    for i in range(n):
+                        grad_h[i] += grad_v[i]
+                if balance:
+                    for i in range(n):
+                        h = potentials[t, first + i]
+                        if h > 0:
+                            grad_h[i] += grad_positive[channel[i]]
+                        elif h < 0:
+                            grad_h[i] -= grad_negative[channel[i]]
+                if need_threshold:
+                    if not detach_reset and not hard_reset:
+                        for i in range(n):
+                            theta_parts[i] -= grad_v[i] * count[i]
+                    for i in range(n):
+                        theta_totals[i] += theta_parts[i]
+                        theta_parts[i] = 0.0
+                if need_beta:
+                    # dH_t/dβ = V_{t−1}: recomputed from H_{t−1}, or v_init before the first step
+                    if t > 0:
+                        for i in range(n):
+                            h_before = potentials[t - 1, first + i]
+                            n_before = _count(h_before, threshold, most, bipolar)
+                            beta_totals[i] += grad_h[i] * _reset(h_before, n_before, threshold, hard_reset, v_reset)
+                    else:
+                        for i in range(n):
+                            beta_totals[i] += grad_h[i] * v_init
+                for i in range(n):
+                    grad_x[t, first + i] = grad_h[i]
+                    grad_v[i] = grad_h[i] * beta
+        if need_threshold:
+            sums[block, theta_column] += _pairwise_sum(theta_totals)
+        if need_beta:
+            sums[block, beta_column] += _pairwise_sum(beta_totals)
