@@ -50,3 +50,26 @@ def cuda_peak_bytes(run: Callable[[], None], device: torch.device) -> int | None
     run()
     torch.cuda.synchronize()
     return torch.cuda.max_memory_allocated(device) - base
+
+
+def interleaved_medians(runs: dict[str, Callable[[], None]], repeats: int, warmup: int = 2) -> dict[str, float]:
+    """Median seconds of each run, timed in rounds that call every run once, so that a noisy moment on a
+    shared machine touches all of them alike rather than one."""
+    for _ in range(warmup):
+        for run in runs.values():
+            run()
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, run in runs.items():
+            start = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def copy_bandwidth(size_bytes: int = 512 * 2**20, repeats: int = 7) -> float:
+    """Bytes per second a large tensor copy moves (read + write counted), with torch's current threads;
+    the buffers are touched before timing, so no page faults are measured."""
+    source = torch.ones(size_bytes // 4)
+    target = torch.empty_like(source).zero_()
+    return 2 * size_bytes / median_seconds(lambda: target.copy_(source), repeats, torch.device("cpu"))
