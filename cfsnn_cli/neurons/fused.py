@@ -86,7 +86,8 @@ class FusedNeuronSequence(torch.autograd.Function):
             positive,
             negative,
         )
-        ctx.save_for_backward(potentials, beta, threshold, alpha)
+        # the spikes are saved too: reading N back is cheaper than recomputing it (a division per neuron)
+        ctx.save_for_backward(potentials, spikes, beta, threshold, alpha)
         ctx.rule, ctx.layout, ctx.scalars = rule, layout, scalars
         positive_sum = torch.from_numpy(positive.sum(0)).to(x_seq.dtype)
         negative_sum = torch.from_numpy(negative.sum(0)).to(x_seq.dtype)
@@ -96,7 +97,7 @@ class FusedNeuronSequence(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_spikes, grad_positive, grad_negative):
-        potentials, beta, threshold, alpha = ctx.saved_tensors
+        potentials, spikes, beta, threshold, alpha = ctx.saved_tensors
         rule: FiringRule = ctx.rule
         layout: TimeMajorLayout = ctx.layout
         _, need_beta, need_threshold, need_alpha = ctx.needs_input_grad[:4]
@@ -109,6 +110,7 @@ class FusedNeuronSequence(torch.autograd.Function):
         _use_torch_threads()
         numba_kernel.backward(
             rows,
+            layout.rows(spikes),
             layout.rows(grad_spikes),
             layout.rows(grad_x),
             ctx.scalars,

@@ -1,5 +1,6 @@
 """The fused CPU kernel of the neuron family, compiled by numba: one pass over memory forward, one
-reverse-time pass backward that evaluates every crossing's surrogate slope where it is needed.
+reverse-time pass backward that reads the saved H and N and evaluates every crossing's surrogate
+slope where it is needed.
 
 The same equations as `kernel.NeuronSequence` (docs/method.md, "Backward through time"), written
 for arrays laid out as [T, M]: each time step one contiguous block of M neurons, whatever the
@@ -63,7 +64,8 @@ def _sigmoid_slopes_by_dtype(z, out, bits, n):
         one = np.float32(1.0)
         for i in range(n):
             x = max(-abs(z[i]), np.float32(-87.0))
-            k = np.floor(x * np.float32(1.4426950408889634) + np.float32(0.5))
+            # k = round(x/ln2) as −trunc(1/2 − x/ln2): a float→int conversion vectorises, floor does not
+            k = -np.float32(np.int32(np.float32(0.5) - x * np.float32(1.4426950408889634)))
             r = x - k * np.float32(0.693145751953125) - k * np.float32(1.428606765330187e-06)
             p = np.float32(1.0 / 5040.0)
             p = p * r + np.float32(1.0 / 720.0)
@@ -192,6 +194,7 @@ def forward(x, potentials, spikes, scalars, levels, bipolar, hard_reset, record,
 @numba.njit(parallel=True, error_model="numpy", fastmath={"reassoc", "nsz", "contract"}, cache=True)
 def backward(
     potentials,
+    spikes,
     grad_spikes,
     grad_x,
     scalars,
@@ -210,7 +213,7 @@ def backward(
     channels,
     sums,
 ):
-    """Fill grad_x [T, M] = dL/dX from dL/dN, walking time backwards from the saved H.
+    """Fill grad_x [T, M] = dL/dX from dL/dN, walking time backwards from the saved H and N.
 
     alpha has T entries or one; grad_positive/grad_negative are dL/dΣrelu(±H) per channel (empty
     when the statistics got no gradient). sums [block_count(M), T + 2] receives each work item's
@@ -220,7 +223,7 @@ def backward(
     steps, size = potentials.shape
     beta, threshold, v_init, v_reset = scalars[0], scalars[1], scalars[2], scalars[3]
     dtype = potentials.dtype
-    most, one = dtype.type(levels), dtype.type(1)
+    one = dtype.type(1)
     balance = grad_positive.size > 0
     theta_column, beta_column = steps + THETA_SUM, steps + BETA_SUM
     blocks = block_count(size)
@@ -249,7 +252,7 @@ def backward(
             for t in range(steps - 1, -1, -1):
                 a = alpha[t] if alpha.size > 1 else alpha[0]
                 for i in range(n):
-                    count[i] = _count(potentials[t, first + i], threshold, most, bipolar)
+                    count[i] = spikes[t, first + i]
                 # dL/dN_t: through the output spike, and through the reset V_t = H_t − N_t·R_t unless detached
                 if detach_reset:
                     for i in range(n):
@@ -316,9 +319,10 @@ def backward(
                     # dH_t/dβ = V_{t−1}: recomputed from H_{t−1}, or v_init before the first step
                     if t > 0:
                         for i in range(n):
-                            h_before = potentials[t - 1, first + i]
-                            n_before = _count(h_before, threshold, most, bipolar)
-                            beta_totals[i] += grad_h[i] * _reset(h_before, n_before, threshold, hard_reset, v_reset)
+                            v_before = _reset(
+                                potentials[t - 1, first + i], spikes[t - 1, first + i], threshold, hard_reset, v_reset
+                            )
+                            beta_totals[i] += grad_h[i] * v_before
                     else:
                         for i in range(n):
                             beta_totals[i] += grad_h[i] * v_init
