@@ -54,9 +54,16 @@ class TimeMajorLayout:
         )
 
 
-def _use_torch_threads() -> None:
-    """Run numba's parallel loops on as many threads as torch uses (`torch.set_num_threads`)."""
-    numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
+# Below this many neuron-steps a layer runs on one thread: waking a second one costs more than it
+# saves, and far more when the cores are busy (a parallel region then waits for a time slice).
+PARALLEL_WORK = 1 << 18
+
+
+def _pick_threads(rows: np.ndarray) -> None:
+    """Run numba's parallel loops on as many threads as torch uses (`torch.set_num_threads`), or
+    on one for small layers; never more than there are work items."""
+    threads = min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS, numba_kernel.block_count(rows.shape[1]))
+    numba.set_num_threads(max(1, threads) if rows.size >= PARALLEL_WORK else 1)
 
 
 class FusedNeuronSequence(torch.autograd.Function):
@@ -71,7 +78,7 @@ class FusedNeuronSequence(torch.autograd.Function):
         scalars = np.array([float(beta), float(threshold), rule.v_init, rule.v_reset], dtype=rows.dtype)
         statistics_shape = (numba_kernel.block_count(rows.shape[1]), layout.channels) if record else (0, 0)
         positive, negative = np.zeros(statistics_shape), np.zeros(statistics_shape)
-        _use_torch_threads()
+        _pick_threads(rows)
         numba_kernel.forward(
             rows,
             layout.rows(potentials),
@@ -107,7 +114,7 @@ class FusedNeuronSequence(torch.autograd.Function):
         balance = grad_positive is not None and grad_positive.numel() > 0
         grad_x = layout.empty_like(potentials)
         sums = np.zeros((numba_kernel.block_count(rows.shape[1]), steps + 2))
-        _use_torch_threads()
+        _pick_threads(rows)
         numba_kernel.backward(
             rows,
             layout.rows(spikes),

@@ -94,7 +94,8 @@ def test_any_other_layout_is_read_correctly():
 
 
 def test_results_do_not_depend_on_the_number_of_threads():
-    x = torch.randn(4, 16, 8, 16, 16, generator=torch.Generator().manual_seed(3))  # several work items
+    # large enough to run on two threads in several work items (fused.PARALLEL_WORK, numba_kernel.BLOCKS)
+    x = torch.randn(4, 16, 16, 32, 32, generator=torch.Generator().manual_seed(3))
     neuron = per_step_cf(learn_tau=True, learn_threshold=True, tau=2.0, backend="numba")
     threads = torch.get_num_threads()
     try:
