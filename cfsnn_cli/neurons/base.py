@@ -9,6 +9,7 @@ import math
 import torch
 from torch import nn
 
+from cfsnn_cli.constants import constant_like
 from cfsnn_cli.errors import require
 from cfsnn_cli.neurons.backends import BACKENDS, Backend, sequence_kernel
 from cfsnn_cli.neurons.firing import FiringRule
@@ -105,15 +106,10 @@ class SpikingNeuron(nn.Module):
         return torch.tensor(self.threshold)
 
     def _ready(self, name: str, like: torch.Tensor) -> torch.Tensor:
-        """β (`name` "decay") or θ ("threshold") as a 0-d tensor in `like`'s device and dtype. A fixed
-        one is made once per device and dtype, not made and copied to the device on every forward."""
+        """β (`name` "decay") or θ ("threshold") as a 0-d tensor in `like`'s device and dtype."""
         if hasattr(self, f"raw_{name}"):
             return getattr(self, f"{name}_value")().to(dtype=like.dtype)
-        made = self.__dict__.setdefault("_constants", {})
-        key = (name, like.device, like.dtype)
-        if key not in made:
-            made[key] = torch.tensor(getattr(self, name), device=like.device, dtype=like.dtype)
-        return made[key]
+        return constant_like(self, name, getattr(self, name), like)
 
     # -- one step at a time, the state explicit (streaming inference, export, the profiler) ---------
     def initial_state(self, x_t: torch.Tensor) -> torch.Tensor:

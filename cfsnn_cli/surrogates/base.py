@@ -16,6 +16,7 @@ from typing import Literal, get_args
 import torch
 from torch import nn
 
+from cfsnn_cli.constants import constant_like
 from cfsnn_cli.errors import CfsnnError, require
 from cfsnn_cli.positive import inverse_softplus
 
@@ -95,6 +96,8 @@ class Surrogate(nn.Module):
         Per-step α exists for the T it was built for. Backward at another T has no α for some
         steps, so that is refused; a forward-only pass never reads α, so any T works there.
         """
+        if self.learnable == "none":
+            return constant_like(self, "alpha", [self.alpha], like)
         alpha = self.alpha_values().to(device=like.device, dtype=like.dtype)
         if self.learnable == "timestep" and timesteps != self.timesteps:
             if needs_grad:
