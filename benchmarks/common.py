@@ -1,75 +1,101 @@
 """Measuring helpers shared by the benchmark scripts (not a test: nothing here asserts)."""
 
+import os
+import platform
 import statistics
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
-
-def saved_for_backward_bytes(step: Callable[[], torch.Tensor]) -> int:
-    """Bytes of distinct storages autograd keeps between forward and backward for one call.
-
-    This is the memory a layer costs in training beyond its output; it is exact and repeatable
-    on any device, unlike a CPU allocator's peak.
-    """
-    storages: dict[int, int] = {}
-
-    def pack(tensor):
-        storage = tensor.untyped_storage()
-        storages[storage.data_ptr()] = storage.nbytes()
-        return tensor
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
-        output = step()
-    del output
-    return sum(storages.values())
+CPU = torch.device("cpu")
 
 
-def median_seconds(run: Callable[[], None], repeats: int, device: torch.device, warmup: int = 3) -> float:
-    for _ in range(warmup):  # allocator, first-touch page faults, lazy init: not what is measured
-        run()
-    times = []
-    for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        run()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def cuda_peak_bytes(run: Callable[[], None], device: torch.device) -> int | None:
-    if device.type != "cuda":
-        return None
-    torch.cuda.synchronize()
-    torch.cuda.reset_peak_memory_stats(device)
-    base = torch.cuda.memory_allocated(device)
+def seconds(run: Callable[[], None], device: torch.device = CPU) -> float:
+    """Wall time of one call, waiting for a GPU to finish before and after."""
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
     run()
-    torch.cuda.synchronize()
-    return torch.cuda.max_memory_allocated(device) - base
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
 
 
-def interleaved_medians(runs: dict[str, Callable[[], None]], repeats: int, warmup: int = 2) -> dict[str, float]:
-    """Median seconds of each run, timed in rounds that call every run once, so that a noisy moment on a
-    shared machine touches all of them alike rather than one."""
+QUIET_CORES = 0.2
+"""A round of timing is quiet when the other processes used fewer than this many cores during it."""
+
+
+def others_cpu_seconds() -> float:
+    """CPU seconds every other process (and the hypervisor, as steal) has used since boot; 0 without /proc."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return 0.0
+    busy = sum(fields[i] for i in (0, 1, 2, 5, 6, 7) if i < len(fields))  # user nice system irq softirq steal
+    ours = os.times()
+    return busy / os.sysconf("SC_CLK_TCK") - (ours.user + ours.system)
+
+
+@dataclass
+class Timing:
+    medians: dict
+    fastest: dict
+    rounds: int
+    quiet_rounds: int
+
+    def describe(self) -> str:
+        if self.quiet_rounds >= 3:
+            return f"medians of {self.quiet_rounds} quiet rounds of {self.rounds}"
+        return f"medians of all {self.rounds} rounds, only {self.quiet_rounds} of them quiet"
+
+
+def interleaved_timing(runs: dict, repeats: int, warmup: int = 2, device: torch.device = CPU) -> Timing:
+    """Seconds per call of each run, timed in rounds that call every run once, so that a noisy moment on a
+    shared machine touches all of them alike rather than one; rounds continue until `repeats` of them
+    were quiet (other processes used under QUIET_CORES cores), at most 3 × `repeats`, and the medians are
+    taken over the quiet rounds when there are at least three. The warm-up rounds (allocator,
+    first-touch page faults, compilation, lazy initialisation) are not what is measured."""
     for _ in range(warmup):
         for run in runs.values():
             run()
-    times: dict[str, list[float]] = {name: [] for name in runs}
-    for _ in range(repeats):
+    times = {name: [] for name in runs}
+    quiet = []
+    while sum(quiet) < repeats and len(quiet) < 3 * repeats:
+        others, start = others_cpu_seconds(), time.perf_counter()
         for name, run in runs.items():
-            start = time.perf_counter()
-            run()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in times.items()}
+            times[name].append(seconds(run, device))
+        quiet.append((others_cpu_seconds() - others) / (time.perf_counter() - start) < QUIET_CORES)
+    chosen = [i for i, q in enumerate(quiet) if q] if sum(quiet) >= 3 else range(len(quiet))
+    return Timing(
+        medians={name: statistics.median(values[i] for i in chosen) for name, values in times.items()},
+        fastest={name: min(values) for name, values in times.items()},
+        rounds=len(quiet),
+        quiet_rounds=sum(quiet),
+    )
 
 
-def copy_bandwidth(size_bytes: int = 512 * 2**20, repeats: int = 7) -> float:
+def median_seconds(run: Callable[[], None], repeats: int, device: torch.device = CPU, warmup: int = 3) -> float:
+    return interleaved_timing({"run": run}, repeats, warmup, device).medians["run"]
+
+
+def copy_bandwidth(size_bytes: int = 512 * 2**20, repeats: int = 7, device: torch.device = CPU) -> float:
     """Bytes per second a large tensor copy moves (read + write counted), with torch's current threads;
     the buffers are touched before timing, so no page faults are measured."""
-    source = torch.ones(size_bytes // 4)
+    source = torch.ones(size_bytes // 4, device=device)
     target = torch.empty_like(source).zero_()
-    return 2 * size_bytes / median_seconds(lambda: target.copy_(source), repeats, torch.device("cpu"))
+    return 2 * size_bytes / median_seconds(lambda: target.copy_(source), repeats, device)
+
+
+def machine_description(device: torch.device = CPU) -> str:
+    """The processor (or GPU), its cores, torch's version and threads: what a table's numbers depend on."""
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)}, torch {torch.__version__}"
+    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []
+    model = next(
+        (line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")),
+        platform.processor() or platform.machine(),
+    )
+    return f"{model}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads"

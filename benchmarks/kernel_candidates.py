@@ -26,7 +26,8 @@ landed (backend="numba"), and SpikingJelly's multi-step LIFNode (τ = 2, decay_i
 reset, Sigmoid(α = 4)). "fresh" rows allocate their outputs on every call as autograd does;
 "reused buffers" rows call the kernels on buffers allocated once, which shows what glibc's fresh
 mmap (first-touch page faults on tensors over 32 MiB) costs. Times are medians of interleaved
-repeats (every contender once per round), torch and numba set to 2 threads; the bandwidth bound
+rounds (every contender once per round), over the rounds in which other processes were quiet
+(common.interleaved_timing), with torch and numba set to 2 threads; the bandwidth bound
 is 24 bytes per element (x, H and N in forward; H, dL/dN and dX in backward) at the copy bandwidth
 measured here.
 
@@ -39,7 +40,6 @@ import functools
 import json
 import math
 import os
-import platform
 import tempfile
 import time
 
@@ -49,7 +49,8 @@ import numpy as np
 os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", tempfile.mkdtemp(prefix="inductor-"))
 
 import torch
-from common import copy_bandwidth, interleaved_medians
+from common import copy_bandwidth, interleaved_timing, machine_description
+from neurons import spikingjelly_lif
 from rich.console import Console
 from rich.table import Table
 
@@ -465,22 +466,6 @@ def reused(kernel, x, alpha, grad, levels):
     return run
 
 
-def spikingjelly_lif():
-    try:
-        from spikingjelly.activation_based import functional, neuron, surrogate
-    except ImportError:
-        return None
-    node = neuron.LIFNode(
-        tau=2.0, decay_input=False, v_reset=None, surrogate_function=surrogate.Sigmoid(alpha=ALPHA), step_mode="m"
-    )
-
-    def call(x, alpha):
-        functional.reset_net(node)  # its membrane is module state
-        return node(x)
-
-    return call
-
-
 def cfsnn_neuron(levels, timesteps, backend):
     """cfsnn's CFNeuron with the same surrogate (its α learnable through softplus, started at the same value)."""
     neuron = CFNeuron(
@@ -517,8 +502,10 @@ def measure_group(shape, levels, kernels, repeats, console, build_times):
         for name, call in candidates.items():  # a first call compiles; what it costs beyond a warm call is reported
             got, first = timed(gradients, call, x, grad, alpha)
             _, warm = timed(gradients, call, x, grad, alpha)
-            if name != "C++ extension":  # built once, ahead, for every shape and D
-                build_times[f"{name}: first call beyond a warm one, {label}"] = first - warm
+            if name == "torch.compile loop":  # it compiles again for every shape
+                build_times[f"torch.compile: first call beyond a warm one, {label}"] = first - warm
+            elif name == "numba":  # compiles once per D (for every shape)
+                build_times.setdefault(f"numba: first call beyond a warm one, D={levels}", first - warm)
             checks.append({"shape": list(shape), "levels": levels, **check(name, got, want)})
         del want
 
@@ -527,14 +514,21 @@ def measure_group(shape, levels, kernels, repeats, console, build_times):
     runs["numba, reused buffers"] = reused(kernels["numba"], x, alpha, grad, levels)
     runs[TORCH_KERNEL] = fresh(cfsnn_neuron(levels, timesteps, "torch"), x, alpha, grad)
     runs["cfsnn backend=numba (landed)"] = fresh(cfsnn_neuron(levels, timesteps, "numba"), x, alpha, grad)
-    sj = spikingjelly_lif()
+    sj = spikingjelly_lif(torch.device("cpu"))
     if sj is not None:
-        runs["SpikingJelly LIFNode (D=1, unipolar)"] = fresh(sj, x, alpha, grad)
+        runs["SpikingJelly LIFNode (D=1, unipolar)"] = fresh(lambda x_, a_: sj(x_), x, alpha, grad)
     with console.status(f"timing {label}"):
-        medians = interleaved_medians(runs, repeats)
+        timing = interleaved_timing(runs, repeats)
     rows = [
-        {"shape": list(shape), "levels": levels, "candidate": name, "seconds": seconds}
-        for name, seconds in medians.items()
+        {
+            "shape": list(shape),
+            "levels": levels,
+            "candidate": name,
+            "seconds": seconds,
+            "fastest_seconds": timing.fastest[name],
+            "timing": timing.describe(),
+        }
+        for name, seconds in timing.medians.items()
     ]
     return rows, checks
 
@@ -572,9 +566,7 @@ def main() -> None:
         with open(args.json_path, "w") as handle:
             json.dump(
                 {
-                    "machine": platform.processor() or platform.machine(),
-                    "threads": THREADS,
-                    "torch": torch.__version__,
+                    "machine": machine_description(),
                     "copy_bandwidth_bytes_per_second": bandwidth,
                     "build_seconds": build_times,
                     "checks": checks,
@@ -586,8 +578,9 @@ def main() -> None:
 
 
 def render(console, rows, checks, build_times, bandwidth):
-    table = Table(title=f"CF neuron forward+backward, float32, CPU, {THREADS} threads: median of interleaved rounds")
-    for column in ("shape", "D", "candidate", "ms", "× SpikingJelly", "× cfsnn torch", "× bandwidth bound"):
+    table = Table(title=f"CF neuron forward+backward, float32, {machine_description()}")
+    columns = ("shape", "D", "candidate", "ms", "best ms", "× SpikingJelly", "× cfsnn torch", "× bandwidth bound")
+    for column in columns:
         table.add_column(column, justify="left" if column == "candidate" else "right")
     for row in rows:
         group = [r for r in rows if r["shape"] == row["shape"] and r["levels"] == row["levels"]]
@@ -598,15 +591,19 @@ def render(console, rows, checks, build_times, bandwidth):
             str(row["levels"]),
             row["candidate"],
             f"{row['seconds'] * 1e3:.1f}",
+            f"{row['fastest_seconds'] * 1e3:.1f}",
             f"{sj / row['seconds']:.2f}" if sj else "-",
             f"{baseline[TORCH_KERNEL] / row['seconds']:.2f}",
             f"{row['seconds'] / row['bandwidth_bound_seconds']:.1f}",
             end_section=row is group[-1],
         )
     console.print(table)
+    groups = {("×".join(map(str, r["shape"])), r["levels"]): r["timing"] for r in rows}
+    console.print("; ".join(f"{shape} D={levels}: {timing}" for (shape, levels), timing in groups.items()))
     console.print(
-        f"× SpikingJelly, × cfsnn torch: their time ÷ this row's (above 1 = faster). × bandwidth bound: this row's "
-        f"time ÷ ({BYTES_PER_ELEMENT} B/element ÷ {bandwidth / 1e9:.1f} GB/s)."
+        "ms: the median; best ms: the fastest round. × SpikingJelly, × cfsnn torch: their median ÷ this row's "
+        f"(above 1 = faster). × bandwidth bound: this row's median ÷ ({BYTES_PER_ELEMENT} B/element ÷ "
+        f"{bandwidth / 1e9:.1f} GB/s copy bandwidth)."
     )
     verdicts = Table(title="checked against the autograd reference before timing")
     for column in ("shape", "D", "candidate", "spikes differing", "max |ΔdX| / max |dX|", "max |Δdα_t| / |dα_t|", "ok"):

@@ -1,19 +1,51 @@
-"""Forward+backward time and memory of the neuron kernel against the plain autograd reference and
-SpikingJelly's LIFNode, side by side in one process.
+"""Forward+backward of cfsnn's neurons against the plain autograd reference, SpikingJelly's LIFNode
+and snnTorch's Leaky: one script, one process, one table.
 
-    python benchmarks/neurons.py                 # CPU, float32, the shapes of issue 2
-    python benchmarks/neurons.py --device cuda --json results.json
+    python benchmarks/neurons.py                              # CPU, float32, 2 threads, both shapes
+    python benchmarks/neurons.py --repeats 15 --json neurons.json
+    python benchmarks/neurons.py --device cuda                # no numba rows; memory from CUDA's allocator
 
-Memory is what autograd keeps for backward (exact, any device); on CUDA the allocator's peak is
-printed too. Ratios are reference ÷ cfsnn (above 1 = cfsnn faster or leaner).
+Installing the peers (both are optional: a row whose package is missing is left out):
+
+    pip install -e ".[bench]"                     # snnTorch, and ninja for kernel_candidates.py
+    pip install --no-deps spikingjelly==2.0.0     # its package pins torchaudio, which would replace torch
+
+Rows: cfsnn's CF neuron (levels D = 1 and 3, bipolar, sigmoid surrogate with one learnable α per
+step) and LIF (τ = 2, soft reset, sigmoid α = 4), each on backend="torch" (a loop of tensor
+operations) and backend="numba" (the fused CPU kernel); the same neurons through the plain autograd
+reference (cfsnn_cli/neurons/reference.py); SpikingJelly's multi-step LIFNode (τ = 2,
+decay_input=False, v_reset=None, Sigmoid(α = 4)); snnTorch's Leaky (β = 0.5, threshold 1,
+reset_mechanism="subtract", sigmoid surrogate of slope 4 like the others) run over T in a Python
+loop as its users do. The input is N(0, 1.5²) so that D = 3 fires more than once; backward receives
+a dense N(0, 1) gradient.
+
+Columns:
+- ms: median of interleaved rounds (every row once per round, so a busy moment on a shared
+  machine touches all rows alike) of forward+backward with fresh outputs, as in training; the
+  median is over the rounds in which other processes were quiet (common.interleaved_timing).
+- × SJ: SpikingJelly's time ÷ this row's (above 1 = faster than SpikingJelly).
+- × bound: this row's time ÷ the bandwidth bound, 24 bytes per element (x read, H and spikes
+  written in forward; H and the gradient read, dX written in backward) ÷ the copy bandwidth
+  measured in this process with a 512 MiB tensor copy.
+- peak MiB: memory growth of one warm forward+backward, each row in a fresh subprocess: VmHWM after
+  the call − VmRSS before it (the high-water mark reset through /proc/self/clear_refs and freed
+  heap returned by malloc_trim first). On CUDA: the allocator's peak − what was allocated before.
+- mem ÷ SJ: this row's peak growth ÷ SpikingJelly's (below 1 = leaner).
+
+Threads: torch.set_num_threads(--threads, default 2); cfsnn's numba kernel follows torch's count.
 """
 
 import argparse
+import ctypes
+import gc
 import json
-import math
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
 
 import torch
-from common import cuda_peak_bytes, median_seconds, saved_for_backward_bytes
+from common import QUIET_CORES, copy_bandwidth, interleaved_timing, machine_description
 from rich.console import Console
 from rich.table import Table
 
@@ -22,26 +54,32 @@ from cfsnn_cli.neurons.reference import reference_sequence
 from cfsnn_cli.surrogates import build_surrogate
 
 SHAPES = [(4, 32, 64, 32, 32), (8, 16, 128, 16, 16)]
+BYTES_PER_ELEMENT = 24  # fp32 x, H, spikes in forward; H, grad, dX in backward (the fused kernel's minimum)
+SJ = "SpikingJelly LIFNode"
+
+Call = Callable[[torch.Tensor], torch.Tensor]
 
 
-def mib(size_bytes: float) -> str:
-    return f"{size_bytes / 2**20:.0f}"
+# -- the rows ---------------------------------------------------------------------------------------
+def cfsnn_neuron(kind: str, timesteps: int, backend: str) -> torch.nn.Module:
+    if kind == "lif":
+        return LIFNeuron(tau=2.0, surrogate=build_surrogate("sigmoid", alpha=4.0), backend=backend)
+    levels = int(kind[-1])
+    surrogate = build_surrogate("sigmoid", alpha=4.0, learnable="timestep", timesteps=timesteps)
+    return CFNeuron(levels=levels, bipolar=True, surrogate=surrogate, backend=backend)
 
 
-def neurons_under_test(timesteps: int):
-    return {
-        "cf D=1 ±, α per step": CFNeuron(
-            levels=1, bipolar=True, surrogate=build_surrogate("sigmoid", learnable="timestep", timesteps=timesteps)
-        ),
-        "cf D=3 ±, α per step": CFNeuron(
-            levels=3, bipolar=True, surrogate=build_surrogate("sigmoid", learnable="timestep", timesteps=timesteps)
-        ),
-        "lif soft": LIFNeuron(tau=2.0, surrogate=build_surrogate("sigmoid", alpha=4.0)),
-    }
+def reference_call(neuron: torch.nn.Module) -> Call:
+    def call(x):
+        alpha = neuron.surrogate.alpha_for(x.shape[0], x, needs_grad=True)
+        cast = {"device": x.device, "dtype": x.dtype}
+        beta, threshold = neuron.decay_value().to(**cast), neuron.threshold_value().to(**cast)
+        return reference_sequence(x, beta, threshold, alpha, neuron.rule)[0]
+
+    return call
 
 
-def spikingjelly_lif(device):
-    """SpikingJelly's LIFNode with cfsnn's LIF settings, or None where it is not installed."""
+def spikingjelly_lif(device) -> Call | None:
     try:
         from spikingjelly.activation_based import functional, neuron, surrogate
     except ImportError:
@@ -57,102 +95,180 @@ def spikingjelly_lif(device):
     return call
 
 
-def forward_backward(call, x):
+def snntorch_leaky(device) -> Call | None:
+    try:
+        import snntorch
+        from snntorch import surrogate
+    except ImportError:
+        return None
+    leaky = snntorch.Leaky(
+        beta=0.5, threshold=1.0, reset_mechanism="subtract", spike_grad=surrogate.sigmoid(slope=4)
+    ).to(device)
+
+    def call(x):
+        membrane = leaky.init_leaky()
+        spikes = []
+        for x_t in x:
+            spike, membrane = leaky(x_t, membrane)
+            spikes.append(spike)
+        return torch.stack(spikes)
+
+    return call
+
+
+NEURONS = {"cf D=1 ±, α per step": "cf1", "cf D=3 ±, α per step": "cf3", "lif soft": "lif"}
+
+
+def row_names(device: torch.device) -> list[tuple[str, str]]:
+    """(neuron, kernel) of every row, in table order."""
+    backends = ["torch", "numba"] if device.type == "cpu" else ["torch"]  # numba runs on the CPU only
+    rows = [(neuron, backend) for neuron in NEURONS for backend in backends]
+    rows += [(neuron, "reference") for neuron in NEURONS]
+    return [*rows, (SJ, "multi-step, torch"), ("snnTorch Leaky", "Python loop over T")]
+
+
+def build_call(neuron: str, kernel: str, timesteps: int, device: torch.device) -> Call | None:
+    """The forward of one row, or None where its package is not installed."""
+    if neuron == SJ:
+        return spikingjelly_lif(device)
+    if neuron == "snnTorch Leaky":
+        return snntorch_leaky(device)
+    if kernel == "reference":
+        return reference_call(cfsnn_neuron(NEURONS[neuron], timesteps, "torch").to(device))
+    return cfsnn_neuron(NEURONS[neuron], timesteps, kernel).to(device)
+
+
+def forward_backward(call: Call, x: torch.Tensor, grad: torch.Tensor) -> Callable[[], None]:
     def run():
         x.grad = None
-        call(x).sum().backward()
+        call(x).backward(grad)
 
     return run
 
 
-def measure(call, x, repeats, device):
-    seconds = median_seconds(forward_backward(call, x), repeats, device)
-    saved = saved_for_backward_bytes(lambda: call(x))
-    peak = cuda_peak_bytes(forward_backward(call, x), device)
-    return {"seconds": seconds, "saved_bytes": saved, "cuda_peak_bytes": peak}
+def inputs(shape, device):
+    generator = torch.Generator().manual_seed(0)
+    x = (torch.randn(shape, generator=generator) * 1.5).to(device).requires_grad_()
+    return x, torch.randn(shape, generator=generator).to(device)
 
 
-def reference_call(neuron):
-    def call(x):
-        alpha = neuron.surrogate.alpha_for(x.shape[0], x, needs_grad=True)
-        cast = {"device": x.device, "dtype": x.dtype}
-        spikes, _, _ = reference_sequence(
-            x, neuron.decay_value().to(**cast), neuron.threshold_value().to(**cast), alpha, neuron.rule
+# -- peak memory growth, in a fresh process per row --------------------------------------------------
+def proc_status_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"/proc/self/status has no {field}")
+
+
+def probe_growth(neuron: str, kernel: str, shape, device: torch.device) -> int:
+    """Bytes one warm forward+backward adds at its peak (runs inside the fresh subprocess)."""
+    x, grad = inputs(shape, device)
+    run = forward_backward(build_call(neuron, kernel, shape[0], device), x, grad)
+    run()
+    run()  # warm: compiled kernels, lazy imports, first-touch of the allocator's arenas
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        before = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        run()
+        torch.cuda.synchronize()
+        return torch.cuda.max_memory_allocated(device) - before
+    ctypes.CDLL("libc.so.6").malloc_trim(0)  # freed heap goes back, so reusing it counts as growth
+    before = proc_status_kib("VmRSS")
+    Path("/proc/self/clear_refs").write_text("5")  # VmHWM := VmRSS now
+    run()
+    return (proc_status_kib("VmHWM") - before) * 1024
+
+
+def peak_growth(neuron: str, kernel: str, shape, device: torch.device, threads: int) -> int | None:
+    command = [sys.executable, __file__, "--probe", neuron, kernel, "--shape", *map(str, shape)]
+    command += ["--device", str(device), "--threads", str(threads)]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=Path(__file__).parent)
+    if done.returncode != 0:
+        print(f"memory probe for {neuron} / {kernel} failed:\n{done.stderr[-2000:]}", file=sys.stderr)
+        return None
+    return json.loads(done.stdout.strip().splitlines()[-1])["growth_bytes"]
+
+
+# -- the table ----------------------------------------------------------------------------------------
+def measure(shapes, device, repeats, threads, memory, console) -> tuple[list[dict], list[str]]:
+    """The table's rows, and for each shape how its medians were taken."""
+    bandwidth = copy_bandwidth(device=device)
+    rows, timings = [], []
+    for shape in shapes:
+        x, grad = inputs(shape, device)
+        calls = {name: build_call(*name, shape[0], device) for name in row_names(device)}
+        runs = {name: forward_backward(call, x, grad) for name, call in calls.items() if call is not None}
+        with console.status(f"timing {'×'.join(map(str, shape))}"):
+            timing = interleaved_timing(runs, repeats, device=device)
+        timings.append(f"{'×'.join(map(str, shape))}: {timing.describe()}")
+        del x, grad, calls, runs
+        bound = BYTES_PER_ELEMENT * torch.Size(shape).numel() / bandwidth
+        for (neuron, kernel), seconds in timing.medians.items():
+            with console.status(f"peak memory of {neuron} / {kernel}"):
+                growth = peak_growth(neuron, kernel, shape, device, threads) if memory else None
+            rows.append(
+                {
+                    "shape": list(shape),
+                    "neuron": neuron,
+                    "kernel": kernel,
+                    "seconds": seconds,
+                    "bandwidth_bound_seconds": bound,
+                    "peak_growth_bytes": growth,
+                    "timing": timing.describe(),
+                }
+            )
+    return rows, timings
+
+
+def render(rows: list[dict], title: str) -> Table:
+    table = Table(title=title)
+    for column in ("shape", "neuron", "kernel", "ms", "× SJ", "× bound", "peak MiB", "mem ÷ SJ"):
+        table.add_column(column, justify="left" if column in ("neuron", "kernel") else "right")
+    for row in rows:
+        same_shape = [r for r in rows if r["shape"] == row["shape"]]
+        sj = next((r for r in same_shape if r["neuron"] == SJ), None)
+        growth, sj_growth = row["peak_growth_bytes"], sj and sj["peak_growth_bytes"]
+        table.add_row(
+            "×".join(map(str, row["shape"])),
+            row["neuron"],
+            row["kernel"],
+            f"{row['seconds'] * 1e3:.1f}",
+            f"{sj['seconds'] / row['seconds']:.2f}" if sj else "-",
+            f"{row['seconds'] / row['bandwidth_bound_seconds']:.1f}",
+            f"{growth / 2**20:.0f}" if growth is not None else "-",
+            f"{growth / sj_growth:.2f}" if growth is not None and sj_growth else "-",
+            end_section=row is same_shape[-1],
         )
-        return spikes
-
-    return call
+    return table
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--repeats", type=int, default=7, help="interleaved rounds; the median is reported")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (numba follows)")
+    parser.add_argument("--shape", type=int, nargs=5, action="append", help="[T, B, C, H, W] (default: both)")
+    parser.add_argument("--no-memory", dest="memory", action="store_false", help="skip the peak-memory subprocesses")
     parser.add_argument("--json", dest="json_path", default=None)
+    parser.add_argument("--probe", nargs=2, metavar=("NEURON", "KERNEL"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    console = Console(width=None if Console().is_terminal else 160)
-    rows = []
-    for shape in SHAPES:
-        x = (torch.randn(shape, device=device) * 1.5).requires_grad_()
-        contenders = {
-            name: (n.to(device), reference_call(n.to(device))) for name, n in neurons_under_test(shape[0]).items()
-        }
-        sj = spikingjelly_lif(device)
-        for name, (neuron, reference) in contenders.items():
-            ours = measure(neuron, x, args.repeats, device)
-            ref = measure(reference, x, args.repeats, device)
-            peer = measure(sj, x, args.repeats, device) if (sj is not None and name.startswith("lif")) else None
-            rows.append({"shape": list(shape), "neuron": name, "cfsnn": ours, "reference": ref, "spikingjelly": peer})
+    shapes = [tuple(s) for s in args.shape] if args.shape else SHAPES
+    if args.probe:  # the fresh subprocess of peak_growth
+        print(json.dumps({"growth_bytes": probe_growth(*args.probe, shapes[0], device)}))
+        return
 
-    table = Table(title=f"neuron forward+backward, float32, {device} ({torch.get_num_threads()} threads)")
-    for column in (
-        "shape",
-        "neuron",
-        "cfsnn ms",
-        "ref ms",
-        "ref/cfsnn time",
-        "cfsnn saved MiB",
-        "ref saved MiB",
-        "ref/cfsnn memory",
-        "SJ ms",
-        "SJ/cfsnn time",
-        "SJ/cfsnn memory",
-    ):
-        table.add_column(column, justify="right" if column not in ("neuron",) else "left")
-    for row in rows:
-        ours, ref, peer = row["cfsnn"], row["reference"], row["spikingjelly"]
-        table.add_row(
-            "×".join(map(str, row["shape"])),
-            row["neuron"],
-            f"{ours['seconds'] * 1e3:.0f}",
-            f"{ref['seconds'] * 1e3:.0f}",
-            f"{ref['seconds'] / ours['seconds']:.2f}",
-            mib(ours["saved_bytes"]),
-            mib(ref["saved_bytes"]),
-            f"{ref['saved_bytes'] / ours['saved_bytes']:.2f}",
-            f"{peer['seconds'] * 1e3:.0f}" if peer else "-",
-            f"{peer['seconds'] / ours['seconds']:.2f}" if peer else "-",
-            f"{peer['saved_bytes'] / ours['saved_bytes']:.2f}" if peer else "-",
-        )
-    console.print(table)
-    if device.type == "cuda":
-        for row in rows:
-            console.print(
-                f"{row['neuron']} {row['shape']}: CUDA peak cfsnn {mib(row['cfsnn']['cuda_peak_bytes'])} MiB, "
-                f"reference {mib(row['reference']['cuda_peak_bytes'])} MiB"
-            )
+    console = Console(width=None if Console().is_terminal else 150)
+    rows, timings = measure(shapes, device, args.repeats, args.threads, args.memory, console)
+    machine = machine_description(device)
+    console.print(render(rows, f"neuron forward+backward, float32, {machine}"))
+    console.print("; ".join(timings) + f" (quiet: other processes used under {QUIET_CORES} cores)")
     if args.json_path:
         with open(args.json_path, "w") as handle:
-            json.dump(
-                {"device": str(device), "threads": torch.get_num_threads(), "torch": torch.__version__, "rows": rows},
-                handle,
-                indent=2,
-            )
-    assert not any(math.isnan(r["cfsnn"]["seconds"]) for r in rows)
+            json.dump({"machine": machine, "threads": args.threads, "rows": rows}, handle, indent=2)
 
 
 if __name__ == "__main__":
