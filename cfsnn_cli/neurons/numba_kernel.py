@@ -154,6 +154,33 @@ def _pairwise_sum(parts):
     return total
 
 
+# The work of one strip at one step lives in its own (not inlined) function of 1-D rows: numba types
+# a row of a C-contiguous array as contiguous, and LLVM vectorises its loops; indexing the 2-D arrays
+# inside the parallel loop left them scalar.
+
+
+@numba.njit(error_model="numpy", cache=True)
+def _fire_step(x_t, h_t, n_t, v, beta, threshold, most, bipolar, hard_reset, v_reset):
+    """H_t, N_t of one strip, and V_t into v. No fast-math: H = β·V + X rounds as torch's two
+    operations do, so H and N are bit-identical to the other kernels'."""
+    for i in range(x_t.size):
+        h = v[i] * beta
+        h = h + x_t[i]
+        count = _count(h, threshold, most, bipolar)
+        h_t[i] = h
+        n_t[i] = count
+        v[i] = _reset(h, count, threshold, hard_reset, v_reset)
+
+
+@numba.njit(error_model="numpy", cache=True)
+def _record_step(h_t, channel, positive, negative):
+    """Σrelu(H) and Σrelu(−H) of one strip's step, added per channel."""
+    for i in range(h_t.size):
+        h = h_t[i]
+        positive[channel[i]] += max(h, 0.0)
+        negative[channel[i]] += max(-h, 0.0)
+
+
 @numba.njit(parallel=True, error_model="numpy", cache=True)
 def forward(x, potentials, spikes, scalars, levels, bipolar, hard_reset, record, inner, channels, positive, negative):
     """Fill potentials (H) and spikes (N) [T, M] from x [T, M].
@@ -169,29 +196,107 @@ def forward(x, potentials, spikes, scalars, levels, bipolar, hard_reset, record,
         v = np.empty(STRIP, x.dtype)
         channel = np.empty(STRIP, np.int64)
         for first in _strip_starts(block, blocks, size):
-            n = min(STRIP, size - first)
-            for i in range(n):
-                v[i] = v_init
+            last = min(first + STRIP, size)
+            v[:] = v_init
             if record:
-                _channels(first, n, inner, channels, channel)
+                _channels(first, last - first, inner, channels, channel)
             for t in range(steps):
-                for i in range(n):
-                    # two roundings, as torch's v·β then + x: H stays bit-identical to the other kernels
-                    h = v[i] * beta
-                    h = h + x[t, first + i]
-                    count = _count(h, threshold, most, bipolar)
-                    potentials[t, first + i] = h
-                    spikes[t, first + i] = count
-                    v[i] = _reset(h, count, threshold, hard_reset, v_reset)
+                _fire_step(
+                    x[t, first:last], potentials[t, first:last], spikes[t, first:last], v,
+                    beta, threshold, most, bipolar, hard_reset, v_reset,
+                )  # fmt: skip
                 if record:
-                    for i in range(n):
-                        h = potentials[t, first + i]
-                        positive[block, channel[i]] += max(h, 0.0)
-                        negative[block, channel[i]] += max(-h, 0.0)
+                    _record_step(potentials[t, first:last], channel, positive[block], negative[block])
 
 
-# "contract" lets multiply-adds fuse; no "arcp", which could round H/θ differently from forward
-@numba.njit(parallel=True, error_model="numpy", fastmath={"reassoc", "nsz", "contract"}, cache=True)
+# "contract" and "arcp" let multiply-adds fuse and divisions become products: backward only computes
+# gradients (it reads N, never recomputes it). No "nnan"/"ninf": a NaN reaches the gradient as it should.
+BACKWARD_MATH = {"reassoc", "nsz", "contract", "arcp"}
+
+
+@numba.njit(error_model="numpy", fastmath=BACKWARD_MATH, cache=True)
+def _unfire_step(
+    h_t, n_t, g_t, h_before, n_before, dx_t,
+    a, beta, threshold, v_init, v_reset, levels, bipolar, hard_reset, detach_reset, slope_kind,
+    need_beta, need_threshold, first_step,
+    grad_positive, grad_negative, channel,
+    grad_v, grad_n, grad_h, z, weighted, bits, alpha_parts, theta_parts, theta_totals, beta_totals,
+):  # fmt: skip
+    """dL/dX_t of one strip into dx_t, from dL/dN_t (g_t) and dL/dV_t (grad_v, updated to dL/dV_{t−1}).
+
+    Adds this step's dθ and dβ terms per neuron into theta_totals/beta_totals and its dα_t terms into
+    alpha_parts; h_before/n_before are H_{t−1}, N_{t−1} (unread at the first step).
+    """
+    n = h_t.size
+    dtype = h_t.dtype
+    one = dtype.type(1)
+    # dL/dN_t: through the output spike, and through the reset V_t = H_t − N_t·R_t unless detached
+    if detach_reset:
+        for i in range(n):
+            grad_n[i] = g_t[i]
+    elif hard_reset:
+        for i in range(n):
+            grad_n[i] = g_t[i] - grad_v[i] * (h_t[i] - v_reset)
+    else:
+        for i in range(n):
+            grad_n[i] = g_t[i] - grad_v[i] * threshold
+    # each crossing u = ±H − kθ, z = α·u: dN/dH += α·F'(z), dN/dθ −= s·k·α·F'(z), dN/dα += s·u·F'(z)
+    for i in range(n):
+        grad_h[i] = 0.0
+    step = a * threshold
+    for k in range(1, levels + 1):
+        crossing = dtype.type(k) * step  # k·α·θ
+        for sign in (1.0, -1.0):
+            if sign < 0 and not bipolar:
+                continue
+            if sign > 0:
+                for i in range(n):
+                    z[i] = h_t[i] * a - crossing
+            else:
+                for i in range(n):
+                    z[i] = -(h_t[i] * a + crossing)
+            _slopes(slope_kind, z, weighted, bits, n)
+            theta_weight = dtype.type(-sign * k) * a
+            alpha_weight = dtype.type(sign) / a
+            for i in range(n):
+                w = weighted[i] * grad_n[i]  # dL/dN·F'(z)
+                grad_h[i] += w
+                theta_parts[i] += theta_weight * w
+                alpha_parts[i] += alpha_weight * w * z[i]
+    # the direct path H_t → V_t; a hard reset closes it where the neuron fired
+    if hard_reset:
+        for i in range(n):
+            grad_h[i] = grad_h[i] * a + grad_v[i] * (one - n_t[i])
+    else:
+        for i in range(n):
+            grad_h[i] = grad_h[i] * a + grad_v[i]
+    if grad_positive.size > 0:
+        for i in range(n):
+            if h_t[i] > 0:
+                grad_h[i] += grad_positive[channel[i]]
+            elif h_t[i] < 0:
+                grad_h[i] -= grad_negative[channel[i]]
+    if need_threshold:
+        if not detach_reset and not hard_reset:
+            for i in range(n):
+                theta_parts[i] -= grad_v[i] * n_t[i]
+        for i in range(n):
+            theta_totals[i] += theta_parts[i]
+            theta_parts[i] = 0.0
+    if need_beta:
+        # dH_t/dβ = V_{t−1}: from H_{t−1} and N_{t−1}, or v_init before the first step
+        if first_step:
+            for i in range(n):
+                beta_totals[i] += grad_h[i] * v_init
+        else:
+            for i in range(n):
+                beta_totals[i] += grad_h[i] * _reset(h_before[i], n_before[i], threshold, hard_reset, v_reset)
+    for i in range(n):
+        dx_t[i] = grad_h[i]
+        grad_v[i] = grad_h[i] * beta
+
+
+@numba.njit(parallel=True, error_model="numpy", cache=True)
 def backward(
     potentials,
     spikes,
@@ -223,113 +328,42 @@ def backward(
     steps, size = potentials.shape
     beta, threshold, v_init, v_reset = scalars[0], scalars[1], scalars[2], scalars[3]
     dtype = potentials.dtype
-    one = dtype.type(1)
-    balance = grad_positive.size > 0
-    theta_column, beta_column = steps + THETA_SUM, steps + BETA_SUM
     blocks = block_count(size)
     for block in prange(blocks):
         grad_v = np.empty(STRIP, dtype)  # dL/dV_t
         grad_n = np.empty(STRIP, dtype)
         grad_h = np.empty(STRIP, dtype)
-        count = np.empty(STRIP, dtype)
         z = np.empty(STRIP, dtype)
         weighted = np.empty(STRIP, dtype)
         bits = np.empty(STRIP, np.int32)
         channel = np.empty(STRIP, np.int64)
         # per-neuron accumulators of the parameter gradients, summed over neurons once per step
         # (dα_t) or per work item (dθ, dβ, in float64): a running sum over neurons in the loops
-        # below would keep them from vectorising
+        # would keep them from vectorising
         alpha_parts = np.zeros(STRIP, dtype)
         theta_parts = np.zeros(STRIP, dtype)
         theta_totals = np.zeros(STRIP)
         beta_totals = np.zeros(STRIP)
         for first in _strip_starts(block, blocks, size):
-            n = min(STRIP, size - first)
-            for i in range(n):
-                grad_v[i] = 0.0  # V_T feeds nothing
-            if balance:
-                _channels(first, n, inner, channels, channel)
+            last = min(first + STRIP, size)
+            grad_v[:] = 0.0  # V_T feeds nothing
+            if grad_positive.size > 0:
+                _channels(first, last - first, inner, channels, channel)
             for t in range(steps - 1, -1, -1):
+                before = max(t - 1, 0)
                 a = alpha[t] if alpha.size > 1 else alpha[0]
-                for i in range(n):
-                    count[i] = spikes[t, first + i]
-                # dL/dN_t: through the output spike, and through the reset V_t = H_t − N_t·R_t unless detached
-                if detach_reset:
-                    for i in range(n):
-                        grad_n[i] = grad_spikes[t, first + i]
-                elif hard_reset:
-                    for i in range(n):
-                        grad_n[i] = grad_spikes[t, first + i] - grad_v[i] * (potentials[t, first + i] - v_reset)
-                else:
-                    for i in range(n):
-                        grad_n[i] = grad_spikes[t, first + i] - grad_v[i] * threshold
-                # each crossing u = ±H − kθ, z = α·u: dN/dH += α·F'(z), dN/dθ −= s·k·α·F'(z), dN/dα += s·u·F'(z)
-                for i in range(n):
-                    grad_h[i] = 0.0
-                step = a * threshold
-                for k in range(1, levels + 1):
-                    crossing = dtype.type(k) * step  # k·α·θ
-                    for sign in (1.0, -1.0):
-                        if sign < 0 and not bipolar:
-                            continue
-                        if sign > 0:
-                            for i in range(n):
-                                z[i] = potentials[t, first + i] * a - crossing
-                        else:
-                            for i in range(n):
-                                z[i] = -(potentials[t, first + i] * a + crossing)
-                        _slopes(slope_kind, z, weighted, bits, n)
-                        for i in range(n):
-                            weighted[i] *= grad_n[i]  # dL/dN·F'(z)
-                            grad_h[i] += weighted[i]
-                        if need_threshold:
-                            theta_weight = dtype.type(-sign * k) * a
-                            for i in range(n):
-                                theta_parts[i] += theta_weight * weighted[i]
-                        if need_alpha:
-                            alpha_weight = dtype.type(sign) / a
-                            for i in range(n):
-                                alpha_parts[i] += alpha_weight * weighted[i] * z[i]
+                _unfire_step(
+                    potentials[t, first:last], spikes[t, first:last], grad_spikes[t, first:last],
+                    potentials[before, first:last], spikes[before, first:last], grad_x[t, first:last],
+                    a, beta, threshold, v_init, v_reset,
+                    levels, bipolar, hard_reset, detach_reset, slope_kind, need_beta, need_threshold, t == 0,
+                    grad_positive, grad_negative, channel,
+                    grad_v, grad_n, grad_h, z, weighted, bits, alpha_parts, theta_parts, theta_totals, beta_totals,
+                )  # fmt: skip
                 if need_alpha:
-                    sums[block, t if alpha.size > 1 else 0] += _pairwise_sum(alpha_parts)
-                for i in range(n):
-                    grad_h[i] *= a
-                # the direct path H_t → V_t; a hard reset closes it where the neuron fired
-                if hard_reset:
-                    for i in range(n):
-                        grad_h[i] += grad_v[i] * (one - count[i])
-                else:
-                    for i in range(n):
-                        grad_h[i] += grad_v[i]
-                if balance:
-                    for i in range(n):
-                        h = potentials[t, first + i]
-                        if h > 0:
-                            grad_h[i] += grad_positive[channel[i]]
-                        elif h < 0:
-                            grad_h[i] -= grad_negative[channel[i]]
-                if need_threshold:
-                    if not detach_reset and not hard_reset:
-                        for i in range(n):
-                            theta_parts[i] -= grad_v[i] * count[i]
-                    for i in range(n):
-                        theta_totals[i] += theta_parts[i]
-                        theta_parts[i] = 0.0
-                if need_beta:
-                    # dH_t/dβ = V_{t−1}: recomputed from H_{t−1}, or v_init before the first step
-                    if t > 0:
-                        for i in range(n):
-                            v_before = _reset(
-                                potentials[t - 1, first + i], spikes[t - 1, first + i], threshold, hard_reset, v_reset
-                            )
-                            beta_totals[i] += grad_h[i] * v_before
-                    else:
-                        for i in range(n):
-                            beta_totals[i] += grad_h[i] * v_init
-                for i in range(n):
-                    grad_x[t, first + i] = grad_h[i]
-                    grad_v[i] = grad_h[i] * beta
+                    column = t if alpha.size > 1 else 0
+                    sums[block, column] += _pairwise_sum(alpha_parts)
         if need_threshold:
-            sums[block, theta_column] += _pairwise_sum(theta_totals)
+            sums[block, steps + THETA_SUM] += _pairwise_sum(theta_totals)
         if need_beta:
-            sums[block, beta_column] += _pairwise_sum(beta_totals)
+            sums[block, steps + BETA_SUM] += _pairwise_sum(beta_totals)
