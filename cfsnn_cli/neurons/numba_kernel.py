@@ -16,8 +16,9 @@ import math
 
 import numba
 import numpy as np
+from llvmlite import ir
 from numba import prange
-from numba.extending import overload
+from numba.extending import intrinsic, overload
 
 STRIP = 1024  # neurons per strip, a power of two: a strip's scratch rows stay in the L1/L2 cache
 # At most BLOCKS parallel work items, each allocating its scratch once. A fixed count (not one
@@ -37,72 +38,68 @@ def block_count(size: int) -> int:
     return max(1, min(BLOCKS, (size + STRIP - 1) // STRIP))
 
 
-def _sigmoid_slopes(z, out, bits, n):
-    """out[:n] = F'(z[:n]) = s(1 − s) for the sigmoid F = s (a stub: numba picks the body by dtype).
+@intrinsic
+def _float32_from_bits(typingctx, bits):
+    """The float32 whose IEEE bits are the int32 `bits` (a bit cast, which vectorises)."""
 
-    Both bodies compute e/(1 + e)² with e = exp(−|z|), which cannot overflow. `bits` is int32
-    scratch of at least n entries; `z` and `out` must be different arrays, or the loops do not
-    vectorise.
-    """
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.FloatType())
+
+    return numba.types.float32(numba.types.int32), codegen
 
 
-@overload(_sigmoid_slopes)
-def _sigmoid_slopes_by_dtype(z, out, bits, n):
-    if z.dtype == numba.float64:
+def _exp_of_nonpositive(x):
+    """e^x for x <= 0 (a stub: numba picks the body by dtype below)."""
+
+
+@overload(_exp_of_nonpositive)
+def _exp_of_nonpositive_by_dtype(x):
+    if x == numba.float64:
         # float64 is the precise path (the tests' gradients): the library's exp, not vectorised
-        def precise(z, out, bits, n):
-            for i in range(n):
-                e = math.exp(-abs(z[i]))
-                out[i] = e / ((1 + e) * (1 + e))
+        return lambda x: math.exp(x)
 
-        return precise
-
-    # float32: math.exp does not vectorise here (no SVML), so exp is built from vectorisable parts:
-    # −|z| = k·ln2 + r with |r| <= ln2/2, e^r by a degree-7 Taylor polynomial (error < 1 ulp), and
-    # 2^k by writing k + 127 into a float's exponent bits through an integer view.
-    def fast(z, out, bits, n):
-        one = np.float32(1.0)
-        for i in range(n):
-            x = max(-abs(z[i]), np.float32(-87.0))
-            # k = round(x/ln2) as −trunc(1/2 − x/ln2): a float→int conversion vectorises, floor does not
-            k = -np.float32(np.int32(np.float32(0.5) - x * np.float32(1.4426950408889634)))
-            r = x - k * np.float32(0.693145751953125) - k * np.float32(1.428606765330187e-06)
-            p = np.float32(1.0 / 5040.0)
-            p = p * r + np.float32(1.0 / 720.0)
-            p = p * r + np.float32(1.0 / 120.0)
-            p = p * r + np.float32(1.0 / 24.0)
-            p = p * r + np.float32(1.0 / 6.0)
-            p = p * r + np.float32(0.5)
-            p = p * r + one
-            out[i] = p * r + one
-            bits[i] = (np.int32(k) + np.int32(127)) << np.int32(23)
-        scale = bits.view(np.float32)
-        for i in range(n):
-            e = out[i] * scale[i]
-            out[i] = e / ((one + e) * (one + e))
+    # float32: math.exp does not vectorise here (no SVML), so e^x is built from vectorisable parts:
+    # x = k·ln2 + r with |r| <= ln2/2, e^r by a degree-7 Taylor polynomial (error < 1 ulp), and 2^k
+    # by writing k + 127 into a float's exponent bits. k = round(x/ln2) is taken as −trunc(1/2 − x/ln2):
+    # a float→int conversion vectorises, floor does not.
+    def fast(x):
+        x = max(x, np.float32(-87.0))
+        k = np.int32(np.float32(0.5) - x * np.float32(1.4426950408889634))
+        kf = -np.float32(k)
+        r = x - kf * np.float32(0.693145751953125) - kf * np.float32(1.428606765330187e-06)
+        p = np.float32(1.0 / 5040.0)
+        p = p * r + np.float32(1.0 / 720.0)
+        p = p * r + np.float32(1.0 / 120.0)
+        p = p * r + np.float32(1.0 / 24.0)
+        p = p * r + np.float32(1.0 / 6.0)
+        p = p * r + np.float32(0.5)
+        p = p * r + np.float32(1.0)
+        p = p * r + np.float32(1.0)
+        return p * _float32_from_bits((np.int32(127) - k) << np.int32(23))
 
     return fast
 
 
 @numba.njit(inline="always")
-def _slopes(kind, z, out, bits, n):
-    """out[:n] = F'(z[:n]) for the surrogate numbered `kind`, the derivatives of surrogates/*.py
-    (`bits`: int32 scratch for the sigmoid)."""
-    # constants in z's dtype: an integer or float64 literal would turn float32 loops into float64 ones
-    zero, half, one = z.dtype.type(0), z.dtype.type(0.5), z.dtype.type(1)
-    if kind == SIGMOID:
-        _sigmoid_slopes(z, out, bits, n)
-    elif kind == ATAN:  # 1/2 / (1 + (πz/2)²)
-        quarter_turn = z.dtype.type(math.pi / 2)
-        for i in range(n):
-            u = z[i] * quarter_turn
-            out[i] = half / (one + u * u)
-    elif kind == RECTANGLE:  # 1 on |z| < 1/2
-        for i in range(n):
-            out[i] = one if abs(z[i]) < half else zero
-    else:  # triangle: max(1 − |z|, 0)
-        for i in range(n):
-            out[i] = max(one - abs(z[i]), zero)
+def _slope_constants(like):
+    """(0, 1/2, 1, π/2) in the dtype of the array `like`: an integer or float64 literal would turn
+    float32 arithmetic into float64."""
+    return like.dtype.type(0), like.dtype.type(0.5), like.dtype.type(1), like.dtype.type(math.pi / 2)
+
+
+@numba.njit(inline="always")
+def _slope(kind, z, constants):
+    """F'(z) for the surrogate numbered `kind`: the derivatives of surrogates/*.py."""
+    zero, half, one, quarter_turn = constants
+    if kind == SIGMOID:  # s(1 − s) = e/(1 + e)² with e = exp(−|z|), which cannot overflow
+        e = _exp_of_nonpositive(-abs(z))
+        return e / ((one + e) * (one + e))
+    if kind == ATAN:  # 1/2 / (1 + (πz/2)²)
+        u = z * quarter_turn
+        return half / (one + u * u)
+    if kind == RECTANGLE:  # 1 on |z| < 1/2
+        return one if abs(z) < half else zero
+    return max(one - abs(z), zero)  # triangle: max(1 − |z|, 0)
 
 
 @numba.njit(inline="always")
@@ -220,69 +217,55 @@ def _unfire_step(
     a, beta, threshold, v_init, v_reset, levels, bipolar, hard_reset, detach_reset, slope_kind,
     need_beta, need_threshold, first_step,
     grad_positive, grad_negative, channel,
-    grad_v, grad_n, grad_h, z, weighted, bits, alpha_parts, theta_parts, theta_totals, beta_totals,
+    grad_v, grad_n, grad_h, alpha_parts, theta_totals, beta_totals,
 ):  # fmt: skip
     """dL/dX_t of one strip into dx_t, from dL/dN_t (g_t) and dL/dV_t (grad_v, updated to dL/dV_{t−1}).
 
     Adds this step's dθ and dβ terms per neuron into theta_totals/beta_totals and its dα_t terms into
-    alpha_parts; h_before/n_before are H_{t−1}, N_{t−1} (unread at the first step).
+    alpha_parts; h_before/n_before are H_{t−1}, N_{t−1} (unread at the first step). One pass before
+    the crossings, one per crossing, one after: the options enter as 0/1 factors rather than branches,
+    so that every pass is a single vectorisable loop.
     """
     n = h_t.size
     dtype = h_t.dtype
-    one = dtype.type(1)
-    # dL/dN_t: through the output spike, and through the reset V_t = H_t − N_t·R_t unless detached
-    if detach_reset:
-        for i in range(n):
-            grad_n[i] = g_t[i]
-    elif hard_reset:
-        for i in range(n):
-            grad_n[i] = g_t[i] - grad_v[i] * (h_t[i] - v_reset)
-    else:
-        for i in range(n):
-            grad_n[i] = g_t[i] - grad_v[i] * threshold
-    # each crossing u = ±H − kθ, z = α·u: dN/dH += α·F'(z), dN/dθ −= s·k·α·F'(z), dN/dα += s·u·F'(z)
+    constants = _slope_constants(h_t)
+    zero, one = constants[0], constants[2]
+    through_reset = zero if detach_reset else one  # the reset V_t = H_t − N_t·R_t passes dL/dN_t on
+    hard, soft = (one, zero) if hard_reset else (zero, one)
+    # dL/dN_t: through the output spike, and through the reset with R_t = θ (soft) or H_t − v_reset (hard)
     for i in range(n):
-        grad_h[i] = 0.0
+        reset_amount = soft * threshold + hard * (h_t[i] - v_reset)
+        grad_n[i] = g_t[i] - through_reset * grad_v[i] * reset_amount
+        grad_h[i] = zero
+    # each crossing u = ±H − kθ, z = α·u: dN/dH += α·F'(z), dN/dθ −= s·k·α·F'(z), dN/dα += s·u·F'(z)
     step = a * threshold
     for k in range(1, levels + 1):
         crossing = dtype.type(k) * step  # k·α·θ
         for sign in (1.0, -1.0):
             if sign < 0 and not bipolar:
                 continue
-            if sign > 0:
-                for i in range(n):
-                    z[i] = h_t[i] * a - crossing
-            else:
-                for i in range(n):
-                    z[i] = -(h_t[i] * a + crossing)
-            _slopes(slope_kind, z, weighted, bits, n)
-            theta_weight = dtype.type(-sign * k) * a
-            alpha_weight = dtype.type(sign) / a
+            s = dtype.type(sign)
+            alpha_weight = s / a
+            # zero when θ is fixed: a factor rather than a branch keeps the loop vectorisable
+            theta_weight = -s * dtype.type(k) * a if need_threshold else zero
             for i in range(n):
-                w = weighted[i] * grad_n[i]  # dL/dN·F'(z)
+                z = s * (h_t[i] * a) - crossing
+                w = _slope(slope_kind, z, constants) * grad_n[i]  # dL/dN·F'(z)
                 grad_h[i] += w
-                theta_parts[i] += theta_weight * w
-                alpha_parts[i] += alpha_weight * w * z[i]
-    # the direct path H_t → V_t; a hard reset closes it where the neuron fired
-    if hard_reset:
-        for i in range(n):
-            grad_h[i] = grad_h[i] * a + grad_v[i] * (one - n_t[i])
-    else:
-        for i in range(n):
-            grad_h[i] = grad_h[i] * a + grad_v[i]
+                alpha_parts[i] += alpha_weight * w * z
+                theta_totals[i] += theta_weight * w
+    reset_theta = one if need_threshold and soft == one and through_reset == one else zero
+    for i in range(n):
+        # the direct path H_t → V_t; a hard reset closes it where the neuron fired
+        grad_h[i] = grad_h[i] * a + grad_v[i] * (one - hard * n_t[i])
+        # θ's reset term −dL/dV_t·N_t (soft reset, not detached)
+        theta_totals[i] -= reset_theta * grad_v[i] * n_t[i]
     if grad_positive.size > 0:
         for i in range(n):
             if h_t[i] > 0:
                 grad_h[i] += grad_positive[channel[i]]
             elif h_t[i] < 0:
                 grad_h[i] -= grad_negative[channel[i]]
-    if need_threshold:
-        if not detach_reset and not hard_reset:
-            for i in range(n):
-                theta_parts[i] -= grad_v[i] * n_t[i]
-        for i in range(n):
-            theta_totals[i] += theta_parts[i]
-            theta_parts[i] = 0.0
     if need_beta:
         # dH_t/dβ = V_{t−1}: from H_{t−1} and N_{t−1}, or v_init before the first step
         if first_step:
@@ -333,15 +316,11 @@ def backward(
         grad_v = np.empty(STRIP, dtype)  # dL/dV_t
         grad_n = np.empty(STRIP, dtype)
         grad_h = np.empty(STRIP, dtype)
-        z = np.empty(STRIP, dtype)
-        weighted = np.empty(STRIP, dtype)
-        bits = np.empty(STRIP, np.int32)
         channel = np.empty(STRIP, np.int64)
         # per-neuron accumulators of the parameter gradients, summed over neurons once per step
         # (dα_t) or per work item (dθ, dβ, in float64): a running sum over neurons in the loops
         # would keep them from vectorising
         alpha_parts = np.zeros(STRIP, dtype)
-        theta_parts = np.zeros(STRIP, dtype)
         theta_totals = np.zeros(STRIP)
         beta_totals = np.zeros(STRIP)
         for first in _strip_starts(block, blocks, size):
@@ -358,7 +337,7 @@ def backward(
                     a, beta, threshold, v_init, v_reset,
                     levels, bipolar, hard_reset, detach_reset, slope_kind, need_beta, need_threshold, t == 0,
                     grad_positive, grad_negative, channel,
-                    grad_v, grad_n, grad_h, z, weighted, bits, alpha_parts, theta_parts, theta_totals, beta_totals,
+                    grad_v, grad_n, grad_h, alpha_parts, theta_totals, beta_totals,
                 )  # fmt: skip
                 if need_alpha:
                     column = t if alpha.size > 1 else 0
