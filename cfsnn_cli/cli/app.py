@@ -38,7 +38,8 @@ class CfsnnGroup(TyperGroup):
             if debugging():
                 raise
             code, message = exit_code_and_message(error)
-            typer.echo(message, err=True)
+            if message is not None:
+                typer.echo(message, err=True)
             ctx.exit(code)
 
 

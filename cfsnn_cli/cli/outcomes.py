@@ -6,6 +6,7 @@ import re
 import signal
 from pathlib import Path
 
+from cfsnn_cli.engine.distributed import PeerFailed, from_environment
 from cfsnn_cli.engine.train import InterruptedBeforeTraining, TrainingDiverged, TrainingInterrupted
 
 EXIT_FAILED = 1
@@ -28,12 +29,26 @@ PATH_ERRNOS = {
 }
 
 
-def exit_code_and_message(error: Exception) -> tuple[int, str]:
+def exit_code_and_message(error: Exception) -> tuple[int, str | None]:
+    """The exit code and the line to print (None: nothing, as for what process 0 of a torchrun run
+    already says for all of them)."""
+    code, message = _exit_code_and_message(error)
+    agreed = (TrainingInterrupted, InterruptedBeforeTraining, TrainingDiverged, PeerFailed)
+    return code, None if isinstance(error, agreed) and not from_environment().main else message
+
+
+def _exit_code_and_message(error: Exception) -> tuple[int, str]:
+    if isinstance(error, PeerFailed):
+        return EXIT_FAILED, f"cfsnn: {error}"
     if isinstance(error, (TrainingInterrupted, InterruptedBeforeTraining)):
         number = signal.SIGTERM if error.reason == "SIGTERM" else signal.SIGINT
-        resume = (
-            f"; continue with: cfsnn train --resume {error.run_dir}" if isinstance(error, TrainingInterrupted) else ""
-        )
+        resume = ""
+        if isinstance(error, TrainingInterrupted):
+            resume = (
+                f"; continue with the same torchrun command ending in: train --resume {error.run_dir}"
+                if from_environment().launched
+                else f"; continue with: cfsnn train --resume {error.run_dir}"
+            )
         return 128 + number, f"cfsnn: {error}{resume}"
     if isinstance(error, TrainingDiverged):
         return EXIT_FAILED, f"cfsnn: training stopped: {error}"

@@ -82,9 +82,10 @@ class TrainingDisplay(TerminalProgress):
             if event.start_epoch or event.start_step
             else ""
         )
+        where_run = event.device if event.processes == 1 else f"{event.processes} processes ({event.device}, …)"
         say(
             self.console,
-            f"[bold]{escape(event.recipe_name)}[/]: {event.parameters:,} parameters on {event.device}; "
+            f"[bold]{escape(event.recipe_name)}[/]: {event.parameters:,} parameters on {where_run}; "
             f"{event.train_samples} train / {event.test_samples} test samples; "
             f"run folder {escape(str(event.run_dir))}{where}",
         )

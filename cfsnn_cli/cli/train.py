@@ -44,13 +44,18 @@ def train(
         ),
     ] = None,
 ) -> None:
-    """Train a model from a recipe; validate every epoch; save best and last checkpoints."""
+    """Train a model from a recipe; validate every epoch; save best and last checkpoints.
+    Under torchrun (`torchrun --nproc_per_node N -m cfsnn_cli train ...`), on N processes."""
+    from contextlib import nullcontext
+
     from rich.markup import escape
 
     from cfsnn_cli.cli.plots import training_plot
     from cfsnn_cli.cli.render import TrainingDisplay, console, epochs_table, say
     from cfsnn_cli.cli.signals import stop_on_signals
     from cfsnn_cli.engine.checkpoint import resume_recipe, run_folder
+    from cfsnn_cli.engine.distributed import from_environment
+    from cfsnn_cli.engine.report import Reporter
     from cfsnn_cli.engine.train import StopRequest, read_metrics
     from cfsnn_cli.engine.train import train as run_training
     from cfsnn_cli.recipe import load_recipe
@@ -67,11 +72,17 @@ def train(
         run_dir = out if out is not None else default_run_dir(chosen.name)
 
     stop = StopRequest()
-    with TrainingDisplay() as display, stop_on_signals(stop, display.console.print):
+    # under torchrun process 0 alone speaks; the others train, and still stop on signals
+    main = from_environment().main
+    display = TrainingDisplay() if main else nullcontext(Reporter())
+    with display as reporter, stop_on_signals(stop, reporter.console.print if main else lambda _: None):
         result = run_training(
-            chosen, run_dir, resume=resume is not None, data_root=data_root, reporter=display, stop=stop
+            chosen, run_dir, resume=resume is not None, data_root=data_root, reporter=reporter, stop=stop
         )
+    if not main:
+        return
 
+    run_dir = result.run_dir  # process 0's, if every process named one after the clock
     history = read_metrics(run_dir)
     training_plot(history, chosen.name, run_dir / "curves.png")
     console.print(epochs_table(history))

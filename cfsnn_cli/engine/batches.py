@@ -1,12 +1,13 @@
 """Shuffled batches that a resumed run can pick up mid-epoch, in exactly the same order, with
-exactly the same augmentation draws, whichever worker process loads them."""
+exactly the same augmentation draws, whichever worker process loads them — and, under torchrun,
+whichever training process (engine/distributed.py) takes its share of them."""
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
 # Independent random streams of one run: each gets its own seeds so they never draw alike.
-SHUFFLE, SAMPLES, WORKERS = 0, 1, 2
+SHUFFLE, SAMPLES, WORKERS, PROCESSES = 0, 1, 2, 3
 
 
 def derived_seed(*parts: int) -> int:
@@ -28,10 +29,23 @@ class EpochBatches(Sampler[list]):
     depends on what ran before; `start` skips the batches an interrupted run already took.
 
     With `seeded`, each entry is (index, sample seed): the seed of the sample's augmentation,
-    fixed by its position in the epoch (see SeededSamples)."""
+    fixed by its position in the epoch (see SeededSamples).
+
+    With `ranks` > 1, process `rank` gets its contiguous share of every batch (the shares of the
+    processes differ in size by one at most): together they take the one-process batches, sample
+    for sample and draw for draw."""
 
     def __init__(
-        self, size: int, batch_size: int, shuffle: bool, seed: int, epoch: int, start: int = 0, seeded: bool = False
+        self,
+        size: int,
+        batch_size: int,
+        shuffle: bool,
+        seed: int,
+        epoch: int,
+        start: int = 0,
+        seeded: bool = False,
+        rank: int = 0,
+        ranks: int = 1,
     ):
         self.size = size
         self.batch_size = batch_size
@@ -40,6 +54,8 @@ class EpochBatches(Sampler[list]):
         self.epoch = epoch
         self.start = start
         self.seeded = seeded
+        self.rank = rank
+        self.ranks = ranks
 
     def __len__(self) -> int:
         return max(0, -(-self.size // self.batch_size) - self.start)
@@ -52,11 +68,38 @@ class EpochBatches(Sampler[list]):
             order = list(range(self.size))
         samples_base = derived_seed(self.seed, self.epoch, SAMPLES)
         for first in range(self.start * self.batch_size, self.size, self.batch_size):
-            positions = range(first, min(first + self.batch_size, self.size))
+            positions = self.share(first, min(first + self.batch_size, self.size))
             if self.seeded:
                 yield [(order[p], nth_seed(samples_base, p)) for p in positions]
             else:
                 yield [order[p] for p in positions]
+
+    def share(self, first: int, end: int) -> range:
+        """This process's positions of the batch at positions [first, end) of the epoch."""
+        each, left = divmod(end - first, self.ranks)
+        start = first + self.rank * each + min(self.rank, left)
+        return range(start, start + each + (self.rank < left))
+
+    def smallest_share(self) -> int:
+        """The fewest samples a process gets in one batch (that of the epoch's last batch)."""
+        last = self.size - (-(-self.size // self.batch_size) - 1) * self.batch_size
+        return min(self.batch_size, last) // self.ranks
+
+
+class Dealt(Sampler[list]):
+    """Every `ranks`-th batch of `batches`, from the `rank`-th: whole batches dealt round the
+    processes, for evaluation, where the batch size changes no number."""
+
+    def __init__(self, batches: Sampler[list], rank: int, ranks: int):
+        self.batches, self.rank, self.ranks = batches, rank, ranks
+
+    def __len__(self) -> int:
+        return max(0, -(-(len(self.batches) - self.rank) // self.ranks))
+
+    def __iter__(self):
+        for index, batch in enumerate(self.batches):
+            if index % self.ranks == self.rank:
+                yield batch
 
 
 class SeededSamples(Dataset):

@@ -10,7 +10,8 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from cfsnn_cli.data import DATASETS, DatasetSplit, TimeFirstCollate
-from cfsnn_cli.engine.batches import WORKERS, EpochBatches, SeededSamples, derived_seed
+from cfsnn_cli.engine.batches import WORKERS, Dealt, EpochBatches, SeededSamples, derived_seed
+from cfsnn_cli.engine.distributed import SINGLE, World
 from cfsnn_cli.errors import CfsnnError
 from cfsnn_cli.losses import Objective
 from cfsnn_cli.models import MODELS
@@ -65,6 +66,7 @@ def build_loader(
     start: int = 0,
     timesteps: int | None = None,
     pin_memory: bool = False,
+    world: World = SINGLE,
 ) -> DataLoader:
     """Batches of [T, B, ...] inputs and [B] labels.
 
@@ -80,15 +82,37 @@ def build_loader(
         timesteps: T for static inputs, instead of `data.timesteps`; None keeps the recipe's.
         pin_memory: return batches in page-locked memory, which a CUDA device copies from while it
             computes (`.to(device, non_blocking=True)`); pointless, and a cost, for the CPU.
+        world: the processes sharing the run (engine/distributed.py): each takes its share of every
+            training batch (`data.batch_size` is the global batch) and every N-th evaluation batch.
+
+    Raises:
+        CfsnnError: under torchrun, a training batch too small to give every process a sample.
     """
     batch_size = recipe.data.batch_size if train else recipe.data.eval_batch_size
     batches = EpochBatches(
-        len(data.dataset), batch_size, shuffle=train, seed=recipe.seed, epoch=epoch, start=start, seeded=train
+        len(data.dataset),
+        batch_size,
+        shuffle=train,
+        seed=recipe.seed,
+        epoch=epoch,
+        start=start,
+        seeded=train,
+        rank=world.rank if train else 0,
+        ranks=world.size if train else 1,
     )
+    if train and batches.smallest_share() == 0:
+        last = len(data.dataset) % batch_size or batch_size
+        raise CfsnnError(
+            "data.batch_size",
+            f"{batch_size} is the batch of all {world.size} processes together; the last batch of an epoch of "
+            f"{len(data.dataset)} samples holds {last}, and every process needs at least one: choose a batch "
+            f"size that leaves at least {world.size}",
+        )
+    sampler = batches if train or world.size == 1 else Dealt(batches, world.rank, world.size)
     workers = recipe.data.workers
     return DataLoader(
         SeededSamples(data.dataset) if train else data.dataset,
-        batch_sampler=batches,
+        batch_sampler=sampler,
         collate_fn=TimeFirstCollate(timesteps or recipe.data.timesteps, data.samples_are_sequences),
         num_workers=workers,
         pin_memory=pin_memory,
@@ -169,14 +193,34 @@ def build_optimizer(recipe: Recipe, model: nn.Module) -> torch.optim.Optimizer:
     return torch.optim.AdamW(groups, lr=optim.lr)
 
 
-def pick_device(recipe: Recipe) -> torch.device:
-    """`train.device`: "auto" is CUDA when torch sees one, else the CPU; a missing CUDA device is a CfsnnError."""
+def pick_device(recipe: Recipe, local_rank: int | None = None) -> torch.device:
+    """`train.device`: "auto" is CUDA when torch sees one, else the CPU; a missing CUDA device is a CfsnnError.
+
+    Args:
+        recipe: the validated recipe.
+        local_rank: under torchrun, the process's number on its machine: a CUDA process takes
+            `cuda:LOCAL_RANK`. None outside torchrun.
+    """
     wanted = recipe.train.device
     if wanted == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        wanted = "cuda" if torch.cuda.is_available() else "cpu"
     if wanted.startswith("cuda") and not torch.cuda.is_available():
         raise CfsnnError("train.device", f"{wanted} was asked for but torch sees no CUDA device")
     device = torch.device(wanted)
+    if device.type == "cuda" and local_rank is not None:
+        if device.index is not None:
+            raise CfsnnError(
+                "train.device",
+                f"{wanted} names one GPU, but under torchrun each process takes the GPU of its LOCAL_RANK: "
+                "write cuda or auto (and CUDA_VISIBLE_DEVICES to choose the GPUs)",
+            )
+        if local_rank >= torch.cuda.device_count():
+            raise CfsnnError(
+                "train.device",
+                f"torchrun started a process with LOCAL_RANK {local_rank} but torch sees "
+                f"{torch.cuda.device_count()} CUDA device(s): start one process per GPU",
+            )
+        return torch.device("cuda", local_rank)
     if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
         raise CfsnnError(
             "train.device", f"{wanted} was asked for but torch sees {torch.cuda.device_count()} CUDA device(s)"

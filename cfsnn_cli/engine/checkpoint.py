@@ -235,12 +235,19 @@ class TrainingState:
 
 
 def save_training_state(
-    path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, recipe: Recipe, position: TrainingPosition
+    path: Path,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    recipe: Recipe,
+    position: TrainingPosition,
+    other_processes: dict[str, torch.Tensor] | None = None,
 ) -> None:
     """Write all that `--resume` needs to one file, atomically: weights, optimiser state, RNG
-    states (CPU and every CUDA device), the recipe and `position`."""
+    states (CPU and every CUDA device), the recipe and `position`; under torchrun also the other
+    processes' RNG states (`other_processes`, from `distributed.rng_states`)."""
     state = optimizer.state_dict()
     tensors: dict[str, torch.Tensor] = {f"model.{name}": tensor for name, tensor in model.state_dict().items()}
+    tensors |= other_processes or {}
     tensors["rng.torch"] = torch.get_rng_state()
     if torch.cuda.is_available():
         for index, rng in enumerate(torch.cuda.get_rng_state_all()):

@@ -13,6 +13,7 @@ from cfsnn_cli.data import DatasetSplit
 from cfsnn_cli.data.frames import discarded_if_unfinished
 from cfsnn_cli.engine.build import autocast, build_loader, build_objective, build_split
 from cfsnn_cli.engine.checkpoint import ModelCheckpoint
+from cfsnn_cli.engine.distributed import SINGLE, World
 from cfsnn_cli.engine.load import load_model, model_device
 from cfsnn_cli.engine.report import Reporter
 from cfsnn_cli.errors import CfsnnError
@@ -52,6 +53,7 @@ def evaluate(
     autocast: AbstractContextManager,
     class_names: list[str],
     reporter: Reporter | None = None,
+    world: World = SINGLE,
 ) -> Evaluation:
     """Run `model` over every batch of `loader` without gradients, in eval mode.
 
@@ -63,6 +65,8 @@ def evaluate(
         autocast: the autocast context to run the model in (`build.autocast`).
         class_names: the K class names, in label order.
         reporter: told about progress after every batch; None reports nothing.
+        world: under torchrun, the processes whose batches (`build_loader` deals them) are
+            counted together: every process gets the result for the whole split.
     """
     reporter = reporter or Reporter()
     classes = len(class_names)
@@ -95,16 +99,32 @@ def evaluate(
             latency_correct = step_hits if latency_correct is None else latency_correct + step_hits
             samples += batch
             reporter.evaluation_progress(index + 1, len(loader))
-    top1, top5 = hits.tolist()
-    correct, total = class_correct.tolist(), class_total.tolist()
+    steps = len(latency_correct) if latency_correct is not None else 0
+    if world.launched:  # a process dealt no batch knows no T
+        steps = int(world.gather(torch.tensor([float(steps)], device=device)).max().item())
+    if latency_correct is None:
+        latency_correct = torch.zeros(steps, dtype=torch.long, device=device)
+    # every count in one float64 vector (exact up to 2**53): one read, one sum over the processes
+    counts = torch.cat(
+        [
+            loss_sum.view(1),
+            torch.tensor([float(samples)], dtype=torch.float64, device=device),
+            hits.double(),
+            class_correct.double(),
+            class_total.double(),
+            latency_correct.double(),
+        ]
+    )
+    loss_total, samples, top1, top5, *rest = world.sum(counts).tolist()
+    correct, total, latency = rest[:classes], rest[classes : 2 * classes], rest[2 * classes :]
     per_class = {name: correct[i] / total[i] if total[i] else float("nan") for i, name in enumerate(class_names)}
     return Evaluation(
-        samples=samples,
-        loss=loss_sum.item() / max(samples, 1),
+        samples=int(samples),
+        loss=loss_total / max(samples, 1),
         top1=top1 / max(samples, 1),
         top5=top5 / max(samples, 1),
         per_class=per_class,
-        latency=[c / max(samples, 1) for c in latency_correct.tolist()] if latency_correct is not None else [],
+        latency=[c / max(samples, 1) for c in latency],
     )
 
 

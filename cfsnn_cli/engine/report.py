@@ -21,6 +21,7 @@ class RunStarted:
     steps_per_epoch: int
     start_epoch: int
     start_step: int
+    processes: int = 1  # under torchrun, how many train together (on `device` and its peers)
 
 
 @dataclass

@@ -10,6 +10,11 @@ Half a second: often enough for a progress display (people read no faster) and t
 a loss turns NaN; rarely enough that a step of a millisecond syncs once in hundreds. The first
 non-finite loss is recorded on the device with its step, so the check, however late, names the
 exact step where training diverged.
+
+Under torchrun every process keeps its own sums and they are gathered at each check-in, which
+every process makes at the same steps (the interval is process 0's), so that they agree on the
+sums, on a divergence and on a stop request there. The carried sums of a resumed epoch are the
+whole run's, so process 0 alone carries them.
 """
 
 import time
@@ -18,6 +23,7 @@ from dataclasses import dataclass, replace
 import torch
 
 from cfsnn_cli.engine.checkpoint import TrainingPosition
+from cfsnn_cli.engine.distributed import SINGLE, World
 
 CHECK_IN_SECONDS = 0.5
 
@@ -35,6 +41,7 @@ class Reading:
         accuracy: their accuracy.
         samples_per_second: their number over the time they took.
         diverged: (step, loss) of the epoch's first non-finite loss, None if every loss was finite.
+        stop: whether any process was asked to stop.
     """
 
     loss_sum: float
@@ -45,6 +52,7 @@ class Reading:
     accuracy: float
     samples_per_second: float
     diverged: tuple[int, float] | None
+    stop: bool = False
 
     def into(self, position: TrainingPosition) -> TrainingPosition:
         """`position` with the epoch's sums as read."""
@@ -58,9 +66,11 @@ class Reading:
 
 
 class StepTally:
-    """One epoch's sums on `device`, continued from `position`'s (a resumed epoch)."""
+    """One epoch's sums on `device`, continued from `position`'s (a resumed epoch) where `carries`."""
 
-    def __init__(self, position: TrainingPosition, device: torch.device):
+    def __init__(self, position: TrainingPosition, device: torch.device, carries: bool = True):
+        if not carries:
+            position = TrainingPosition(epoch=position.epoch, next_step=position.next_step, global_step=0)
         # float64 as the sums always were (Python floats): a resumed epoch adds the same numbers in
         # the same order as an uninterrupted one; hit counts stay exact up to 2**53
         self.sums = torch.tensor(
@@ -95,23 +105,33 @@ class StepTally:
         """Whether the steps since the last check-in took about CHECK_IN_SECONDS."""
         return self.steps_since >= self.interval
 
-    def check_in(self) -> Reading:
-        """Read the sums (one wait for the device) and start a new window."""
-        loss_sum, balance_sum, correct, window_loss, window_hits, bad_step, bad_loss = torch.cat(
-            [self.sums, self.window, torch.stack([self.bad_step, self.bad_loss])]
-        ).tolist()
-        now = time.perf_counter()
-        elapsed = now - self.window_started
-        fresh = self.window_samples > 0
+    def check_in(self, world: World = SINGLE, stop: bool = False) -> Reading:
+        """Read the sums (one wait for the device), gathered over `world`'s processes with each
+        one's `stop` request, and start a new window."""
+        device = self.sums.device
+        host = torch.tensor(
+            [self.samples, self.window_samples, float(stop), time.perf_counter() - self.window_started],
+            dtype=torch.float64,
+            device=device,
+        )
+        rows = world.gather(torch.cat([self.sums, self.window, self.bad_step.view(1), self.bad_loss.view(1), host]))
+        columns = list(zip(*rows.tolist(), strict=True))
+        loss_sum, balance_sum, correct, window_loss, window_hits, _, _, samples, window_samples, _, _ = map(
+            sum, columns
+        )
+        elapsed = columns[-1][0]  # process 0's clock, so that every process picks the same interval
+        bad = min(((step, loss) for step, loss in zip(columns[5], columns[6], strict=True) if step), default=None)
+        fresh = window_samples > 0
         self.last = Reading(
             loss_sum=loss_sum,
             balance_sum=balance_sum,
             correct=int(correct),
-            samples=self.samples,
-            loss=window_loss / self.window_samples if fresh else self.last.loss,
-            accuracy=window_hits / self.window_samples if fresh else self.last.accuracy,
-            samples_per_second=self.window_samples / elapsed if fresh and elapsed > 0 else 0.0,
-            diverged=(int(bad_step), bad_loss) if bad_step else None,
+            samples=int(samples),
+            loss=window_loss / window_samples if fresh else self.last.loss,
+            accuracy=window_hits / window_samples if fresh else self.last.accuracy,
+            samples_per_second=window_samples / elapsed if fresh and elapsed > 0 else 0.0,
+            diverged=(int(bad[0]), bad[1]) if bad is not None else None,
+            stop=any(columns[9]),
         )
         if fresh:
             # as many steps as took CHECK_IN_SECONDS this time: the wait above makes `elapsed` the
@@ -120,5 +140,5 @@ class StepTally:
         self.window.zero_()
         self.window_samples = 0
         self.steps_since = 0
-        self.window_started = now
+        self.window_started = time.perf_counter()
         return self.last

@@ -12,6 +12,8 @@ from typing import Any
 import torch
 
 from cfsnn_cli.atomic import atomic_write_text
+from cfsnn_cli.engine import distributed
+from cfsnn_cli.engine.batches import PROCESSES, derived_seed
 from cfsnn_cli.engine.build import (
     autocast,
     build_loader,
@@ -32,6 +34,7 @@ from cfsnn_cli.engine.checkpoint import (
     save_model,
     save_training_state,
 )
+from cfsnn_cli.engine.distributed import World
 from cfsnn_cli.engine.evaluate import evaluate
 from cfsnn_cli.engine.report import EpochFinished, Reporter, RunStarted, StepFinished
 from cfsnn_cli.engine.schedule import learning_rate
@@ -42,6 +45,8 @@ from cfsnn_cli.recipe import Recipe
 
 METRICS_FILE = "metrics.jsonl"
 RECIPE_FILE = "recipe.toml"
+# the reason a process gives when it stops because another one was asked to (under torchrun)
+STOPPED_WITH_THE_OTHERS = "stopped with the other processes"
 
 
 class StopRequest:
@@ -143,15 +148,22 @@ def train(
     before the run folder is created; a run that fails before its first checkpoint leaves no
     folder behind.
 
+    Under torchrun (RANK, WORLD_SIZE and LOCAL_RANK set) every process calls this: they train one
+    model with DistributedDataParallel, `data.batch_size` being the batch of all of them together;
+    process 0 alone writes the run folder and reports (engine/distributed.py says how and why).
+
     Args:
         recipe: the validated recipe.
-        run_dir: the run folder: new or empty, or the run to continue with `resume`.
+        run_dir: the run folder: new or empty, or the run to continue with `resume` (under
+            torchrun, process 0's).
         resume: continue the run in `run_dir` from its state.safetensors (same order, same
-            augmentation draws, bit-identical on the same machine).
+            augmentation draws, bit-identical on the same machine with as many processes).
         data_root: replaces `data.root`; None keeps the recipe's.
-        reporter: told about the run, every step and every epoch; None reports nothing.
-        stop: checked after every step; when set, training saves a resumable state and raises
-            `TrainingInterrupted`. None means training is not stopped this way.
+        reporter: told about the run, every step and every epoch (in process 0 only); None
+            reports nothing.
+        stop: checked after every step (under torchrun, at the check-ins where the processes
+            agree); when set, training saves a resumable state and raises `TrainingInterrupted`.
+            None means training is not stopped this way.
 
     Returns:
         The run folder, the last epoch's metrics, and the best epoch and test accuracy.
@@ -161,55 +173,95 @@ def train(
         TrainingInterrupted: `stop` was set during training.
         InterruptedBeforeTraining: `stop` was set while preparing.
         TrainingDiverged: the loss became NaN or infinite.
+        PeerFailed: under torchrun, another process failed while preparing.
     """
-    reporter = reporter or Reporter()
-    stop = stop or StopRequest()
+    world = distributed.from_environment()
+    device = pick_device(recipe, world.local_rank if world.launched else None)
+    with distributed.joined(world, device):
+        return _train(
+            recipe,
+            run_dir,
+            world,
+            device,
+            resume=resume,
+            data_root=data_root,
+            reporter=(reporter if world.main else None) or Reporter(),
+            stop=stop or StopRequest(),
+        )
 
-    # -- set up: everything that can refuse the user's input happens before the run folder exists
-    torch.manual_seed(recipe.seed)
-    device = pick_device(recipe)
-    train_data = build_split(recipe, "train", data_root)
-    test_data = build_split(recipe, "test", data_root)
-    model = build_model(recipe, train_data.input_shape, train_data.num_classes).to(device)
-    if recipe.train.channels_last:
-        # NHWC conv weights make convolutions write NHWC activations (TimeFolded's [T·B, C, H, W]
-        # follows them), the layout GPU tensor cores read fastest under bf16. Checkpoints store
-        # the same numbers in the plain layout (checkpoint._write_safetensors makes them contiguous).
-        model = model.to(memory_format=torch.channels_last)
-    step_model = training_module(recipe, model)  # `model` stays what is saved and evaluated
-    objective = build_objective(recipe).to(device)
-    optimizer = build_optimizer(recipe, model)
-    steps_per_epoch = len(build_loader(recipe, train_data, train=True))
-    pin_memory = device.type == "cuda"  # page-locked batches copy to the GPU while it computes
-    test_loader = build_loader(recipe, test_data, train=False, pin_memory=pin_memory)
-    precision = autocast(recipe, device)
-    position = TrainingPosition(epoch=0, next_step=0, global_step=0)
-    if resume:
-        position = restore_training_state(read_training_state(run_dir / STATE_FILE), model, optimizer)
-        if position.epoch >= recipe.train.epochs:
-            raise CfsnnError("--resume", f"{run_dir} already finished its {recipe.train.epochs} epochs")
-    if stop.reason is not None:  # a signal during setup: stop before anything is written
-        raise InterruptedBeforeTraining(stop.reason)
-    if not resume:
-        _prepare_new_run(run_dir, recipe)
+
+def _train(
+    recipe: Recipe,
+    run_dir: Path,
+    world: World,
+    device: torch.device,
+    *,
+    resume: bool,
+    data_root: str | None,
+    reporter: Reporter,
+    stop: StopRequest,
+) -> TrainResult:
+    # -- set up: everything that can refuse the user's input happens before the run folder exists,
+    # and an error in any process raises in every one (no collective may run inside `together`)
+    with world.together():
+        torch.manual_seed(recipe.seed)  # the same initial weights in every process
+        train_data = build_split(recipe, "train", data_root)
+        test_data = build_split(recipe, "test", data_root)
+        model = build_model(recipe, train_data.input_shape, train_data.num_classes).to(device)
+        if recipe.train.channels_last:
+            # NHWC conv weights make convolutions write NHWC activations (TimeFolded's [T·B, C, H, W]
+            # follows them), the layout GPU tensor cores read fastest under bf16. Checkpoints store
+            # the same numbers in the plain layout (checkpoint._write_safetensors makes them contiguous).
+            model = model.to(memory_format=torch.channels_last)
+        if world.rank > 0:  # its own dropout draws; process 0 keeps the one-process stream
+            torch.manual_seed(derived_seed(recipe.seed, world.rank, PROCESSES))
+        objective = build_objective(recipe).to(device)
+        optimizer = build_optimizer(recipe, model)
+        steps_per_epoch = len(build_loader(recipe, train_data, train=True, world=world))
+        pin_memory = device.type == "cuda"  # page-locked batches copy to the GPU while it computes
+        test_loader = build_loader(recipe, test_data, train=False, pin_memory=pin_memory, world=world)
+        precision = autocast(recipe, device)
+        position = TrainingPosition(epoch=0, next_step=0, global_step=0)
+        if resume:
+            state = read_training_state(run_dir / STATE_FILE)
+            position = restore_training_state(state, model, optimizer)
+            fresh_seed = derived_seed(recipe.seed, world.rank, PROCESSES, position.global_step)
+            distributed.restore_rng_state(state.tensors, world, device, fresh_seed)
+            if position.epoch >= recipe.train.epochs:
+                raise CfsnnError("--resume", f"{run_dir} already finished its {recipe.train.epochs} epochs")
+    if world.any(stop.reason is not None):  # a signal during setup: stop before anything is written
+        raise InterruptedBeforeTraining(stop.reason or STOPPED_WITH_THE_OTHERS)
+    run_dir = Path(world.share_text(str(run_dir)))  # process 0's, should each have named one after the clock
+    with world.together():
+        if world.main and not resume:
+            _prepare_new_run(run_dir, recipe)
+    # what the steps call: DDP under torchrun (its constructor is a collective), compiled if asked;
+    # `model` stays what is saved and evaluated
+    step_model = training_module(recipe, distributed.parallel(model, world, device))
     saved_any = resume
     # a line written just before a crash, for an epoch the saved state does not include, goes
-    history = [m for m in read_metrics(run_dir) if m["epoch"] <= position.epoch]
+    history = [m for m in read_metrics(run_dir) if m["epoch"] <= position.epoch] if world.main else []
 
     def save_state(at: TrainingPosition) -> None:
         nonlocal saved_any
         with stop.shielded():
-            save_training_state(run_dir / STATE_FILE, model, optimizer, recipe, at)
+            other_processes = distributed.rng_states(world, device)  # a collective: every process comes
+            if world.main:
+                save_training_state(run_dir / STATE_FILE, model, optimizer, recipe, at, other_processes)
         saved_any = True
 
     def check_in(tally: StepTally, epoch: int) -> Reading:
-        """Read the sums off the device; a non-finite loss stops training here, before anything
-        is saved from the weights it produced."""
-        reading = tally.check_in()
+        """Read the sums off the device (and agree with the other processes); a non-finite loss
+        stops training here, before anything is saved from the weights it produced."""
+        reading = tally.check_in(world, stop.reason is not None)
         if reading.diverged is not None:
             bad_step, bad_loss = reading.diverged
             raise TrainingDiverged(epoch + 1, bad_step, bad_loss, run_dir if saved_any else None)
         return reading
+
+    def batch_at(step: int) -> int:
+        """The size of the whole (all processes') batch of a step: the last one of an epoch is shorter."""
+        return min(recipe.data.batch_size, len(train_data.dataset) - (step - 1) * recipe.data.batch_size)
 
     reporter.run_started(
         RunStarted(
@@ -223,6 +275,7 @@ def train(
             steps_per_epoch=steps_per_epoch,
             start_epoch=position.epoch,
             start_step=position.next_step,
+            processes=world.size,
         )
     )
     try:
@@ -231,10 +284,16 @@ def train(
             started = time.perf_counter()
             epoch_samples_before = position.samples
             loader = build_loader(
-                recipe, train_data, train=True, epoch=epoch, start=position.next_step, pin_memory=pin_memory
+                recipe,
+                train_data,
+                train=True,
+                epoch=epoch,
+                start=position.next_step,
+                pin_memory=pin_memory,
+                world=world,
             )
-            model.train()
-            tally = StepTally(position, device)
+            step_model.train()
+            tally = StepTally(position, device, carries=world.main)  # process 0 carries a resumed epoch's sums
             for step, (x_seq, labels) in enumerate(loader, start=position.next_step + 1):
                 lr = learning_rate(
                     recipe.schedule, recipe.optim.lr, position.global_step, steps_per_epoch, recipe.train.epochs
@@ -246,8 +305,13 @@ def train(
                 with precision, recording as seen:
                     logits_seq = step_model(x_seq)
                 parts = objective(logits_seq.float(), labels, seen)
+                loss = parts.total
+                if world.launched:
+                    # DDP averages the processes' gradients: weighing each process's mean loss by its
+                    # share of the batch makes that average the gradient of the whole batch's mean
+                    loss = loss * (labels.numel() * world.size / batch_at(step))
                 optimizer.zero_grad(set_to_none=True)
-                parts.total.backward()
+                loss.backward()
                 if recipe.train.grad_clip:
                     torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.train.grad_clip)
                 optimizer.step()
@@ -255,8 +319,8 @@ def train(
                 hits = (logits_seq.detach().mean(0).argmax(1) == labels).sum()
                 tally.add(step, parts.total, parts.balance, hits, labels.numel())
                 position = replace(position, next_step=step, global_step=position.global_step + 1)
-
-                if tally.due() or step == steps_per_epoch:
+                checked = tally.due() or step == steps_per_epoch
+                if checked:
                     position = check_in(tally, epoch).into(position)
                 reading = tally.last
                 reporter.step_finished(
@@ -270,13 +334,16 @@ def train(
                         reading.samples_per_second,
                     )
                 )
-                if stop.reason is not None and step < steps_per_epoch:
-                    position = check_in(tally, epoch).into(position)  # this step's sums
+                # one process stops at once; processes stop together at a check-in
+                stopping = (checked and reading.stop) if world.launched else stop.reason is not None
+                if stopping and step < steps_per_epoch:
+                    if not checked:
+                        position = check_in(tally, epoch).into(position)  # this step's sums
                     save_state(position)  # model.safetensors keeps the last finished epoch
-                    raise TrainingInterrupted(run_dir, position, stop.reason)
+                    raise TrainingInterrupted(run_dir, position, stop.reason or STOPPED_WITH_THE_OTHERS)
 
             evaluation = evaluate(
-                model, test_loader, objective.task, device, precision, test_data.class_names, reporter
+                model, test_loader, objective.task, device, precision, test_data.class_names, reporter, world
             )
             seconds = time.perf_counter() - started
             metrics = {
@@ -301,33 +368,19 @@ def train(
             )
             # -- save, metrics first: a crash before the state is written only repeats this epoch
             history.append(metrics)
-            with stop.shielded():
-                atomic_write_text(run_dir / METRICS_FILE, "".join(json.dumps(m) + "\n" for m in history))
-                if is_best:
-                    save_model(
-                        run_dir / BEST_FILE,
-                        model,
-                        recipe,
-                        position,
-                        metrics,
-                        train_data.input_shape,
-                        train_data.class_names,
-                    )
-                save_model(
-                    run_dir / MODEL_FILE,
-                    model,
-                    recipe,
-                    position,
-                    metrics,
-                    train_data.input_shape,
-                    train_data.class_names,
-                )
+            if world.main:
+                with stop.shielded():
+                    atomic_write_text(run_dir / METRICS_FILE, "".join(json.dumps(m) + "\n" for m in history))
+                    saved = (train_data.input_shape, train_data.class_names)
+                    if is_best:
+                        save_model(run_dir / BEST_FILE, model, recipe, position, metrics, *saved)
+                    save_model(run_dir / MODEL_FILE, model, recipe, position, metrics, *saved)
             save_state(position)
             reporter.epoch_finished(EpochFinished(metrics, is_best))
-            if stop.reason is not None and epoch + 1 < recipe.train.epochs:
-                raise TrainingInterrupted(run_dir, position, stop.reason)
+            if world.any(stop.reason is not None) and epoch + 1 < recipe.train.epochs:
+                raise TrainingInterrupted(run_dir, position, stop.reason or STOPPED_WITH_THE_OTHERS)
     except BaseException:
-        if not saved_any:  # nothing worth keeping: leave no half-written run folder behind
+        if world.main and not saved_any:  # nothing worth keeping: leave no half-written run folder behind
             shutil.rmtree(run_dir, ignore_errors=True)
         raise
     return TrainResult(run_dir, history[-1], position.best_epoch, position.best_accuracy)
