@@ -86,6 +86,8 @@ class World:
 
     def any(self, flag: bool) -> bool:
         """Whether `flag` is true in any process."""
+        if not self.launched:
+            return flag
         return bool(self.sum(torch.tensor([float(flag)], device=self.device)).item())
 
     def share_text(self, text: str) -> str:
