@@ -81,9 +81,11 @@ def median_seconds(run: Callable[[], None], repeats: int, device: torch.device =
     return interleaved_timing({"run": run}, repeats, warmup, device).medians["run"]
 
 
-def copy_bandwidth(size_bytes: int = 512 * 2**20, repeats: int = 7, device: torch.device = CPU) -> float:
-    """Bytes per second a large tensor copy moves (read + write counted), with torch's current threads;
-    the buffers are touched before timing, so no page faults are measured."""
+def copy_bandwidth(size_bytes: int, device: torch.device = CPU, repeats: int = 7) -> float:
+    """Bytes per second a copy of a `size_bytes` tensor moves (read + write counted), with torch's current
+    threads; the buffers are touched before timing, so no page faults are measured. Measure at the size a
+    benchmark streams: on a CPU whose last-level cache holds its tensors (300 MiB of L3 on the machine of
+    RESULTS.md) a copy runs several times faster than one from DRAM."""
     source = torch.ones(size_bytes // 4, device=device)
     target = torch.empty_like(source).zero_()
     return 2 * size_bytes / median_seconds(lambda: target.copy_(source), repeats, device)

@@ -29,7 +29,7 @@ mmap (first-touch page faults on tensors over 32 MiB) costs. Times are medians o
 rounds (every contender once per round), over the rounds in which other processes were quiet
 (common.interleaved_timing), with torch and numba set to 2 threads; the bandwidth bound
 is 24 bytes per element (x, H and N in forward; H, dL/dN and dX in backward) at the copy bandwidth
-measured here.
+measured here for a tensor of the shape's size.
 
 Needs a C++ compiler and ninja (the `bench` extra has ninja; numba is a dependency of cfsnn) and
 SpikingJelly for its row (`pip install --no-deps spikingjelly==2.0.0`: its package pins torchaudio).
@@ -38,7 +38,6 @@ SpikingJelly for its row (`pip install --no-deps spikingjelly==2.0.0`: its packa
 import argparse
 import functools
 import json
-import math
 import os
 import tempfile
 import time
@@ -518,6 +517,7 @@ def measure_group(shape, levels, kernels, repeats, console, build_times):
     if sj is not None:
         runs["SpikingJelly LIFNode (D=1, unipolar)"] = fresh(lambda x_, a_: sj(x_), x, alpha, grad)
     with console.status(f"timing {label}"):
+        bandwidth = copy_bandwidth(4 * x.numel())  # at the size the kernels stream (see common.copy_bandwidth)
         timing = interleaved_timing(runs, repeats)
     rows = [
         {
@@ -527,6 +527,8 @@ def measure_group(shape, levels, kernels, repeats, console, build_times):
             "seconds": seconds,
             "fastest_seconds": timing.fastest[name],
             "timing": timing.describe(),
+            "copy_bandwidth_bytes_per_second": bandwidth,
+            "bandwidth_bound_seconds": BYTES_PER_ELEMENT * x.numel() / bandwidth,
         }
         for name, seconds in timing.medians.items()
     ]
@@ -538,11 +540,20 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=9, help="interleaved rounds (median taken)")
     parser.add_argument("--shape", type=int, nargs=5, action="append", help="[T, B, C, H, W] (default: both)")
     parser.add_argument("--json", dest="json_path", default=None)
+    parser.add_argument(
+        "--numba-512",
+        action="store_true",
+        help="let numba's LLVM use 512-bit vectors as GCC does (it prefers 256 on this CPU); this also recompiles "
+        "cfsnn's numba kernel so, and needs numba not imported before",
+    )
     args = parser.parse_args()
+    if args.numba_512:
+        from llvmlite import binding
+
+        os.environ["NUMBA_CPU_FEATURES"] = binding.get_host_cpu_features().flatten() + ",-prefer-256-bit"
     torch.set_num_threads(THREADS)
     torch.manual_seed(0)
     console = Console(width=None if Console().is_terminal else 150)
-    bandwidth = copy_bandwidth()
 
     build_times = {}
     with console.status("building the C++ extension"):
@@ -558,16 +569,13 @@ def main() -> None:
             )
             rows += group_rows
             checks += group_checks
-    for row in rows:
-        row["bandwidth_bound_seconds"] = BYTES_PER_ELEMENT * math.prod(row["shape"]) / bandwidth
-
-    render(console, rows, checks, build_times, bandwidth)
+    render(console, rows, checks, build_times)
     if args.json_path:
         with open(args.json_path, "w") as handle:
             json.dump(
                 {
                     "machine": machine_description(),
-                    "copy_bandwidth_bytes_per_second": bandwidth,
+                    "numba_512_bit_vectors": args.numba_512,
                     "build_seconds": build_times,
                     "checks": checks,
                     "rows": rows,
@@ -577,7 +585,7 @@ def main() -> None:
             )
 
 
-def render(console, rows, checks, build_times, bandwidth):
+def render(console, rows, checks, build_times):
     table = Table(title=f"CF neuron forward+backward, float32, {machine_description()}")
     columns = ("shape", "D", "candidate", "ms", "best ms", "× SpikingJelly", "× cfsnn torch", "× bandwidth bound")
     for column in columns:
@@ -598,12 +606,16 @@ def render(console, rows, checks, build_times, bandwidth):
             end_section=row is group[-1],
         )
     console.print(table)
-    groups = {("×".join(map(str, r["shape"])), r["levels"]): r["timing"] for r in rows}
-    console.print("; ".join(f"{shape} D={levels}: {timing}" for (shape, levels), timing in groups.items()))
+    groups = {("×".join(map(str, r["shape"])), r["levels"]): r for r in rows}
+    for (shape, levels), row in groups.items():
+        console.print(
+            f"{shape} D={levels}: {row['timing']}; copy bandwidth at this size "
+            f"{row['copy_bandwidth_bytes_per_second'] / 1e9:.1f} GB/s"
+        )
     console.print(
         "ms: the median; best ms: the fastest round. × SpikingJelly, × cfsnn torch: their median ÷ this row's "
-        f"(above 1 = faster). × bandwidth bound: this row's median ÷ ({BYTES_PER_ELEMENT} B/element ÷ "
-        f"{bandwidth / 1e9:.1f} GB/s copy bandwidth)."
+        f"(above 1 = faster). × bandwidth bound: this row's median ÷ ({BYTES_PER_ELEMENT} B/element ÷ the copy "
+        "bandwidth)."
     )
     verdicts = Table(title="checked against the autograd reference before timing")
     for column in ("shape", "D", "candidate", "spikes differing", "max |ΔdX| / max |dX|", "max |Δdα_t| / |dα_t|", "ok"):

@@ -26,7 +26,9 @@ Columns:
 - × SJ: SpikingJelly's time ÷ this row's (above 1 = faster than SpikingJelly).
 - × bound: this row's time ÷ the bandwidth bound, 24 bytes per element (x read, H and spikes
   written in forward; H and the gradient read, dX written in backward) ÷ the copy bandwidth
-  measured in this process with a 512 MiB tensor copy.
+  measured in this process by copying a tensor of the input's size (so from the same level of the
+  memory hierarchy: with a large L3 the rows' tensors stay in it, and a copy from DRAM would set a
+  "bound" that the fused kernels beat).
 - peak MiB: memory growth of one warm forward+backward, each row in a fresh subprocess: VmHWM after
   the call − VmRSS before it (the high-water mark reset through /proc/self/clear_refs and freed
   heap returned by malloc_trim first). On CUDA: the allocator's peak − what was allocated before.
@@ -194,15 +196,15 @@ def peak_growth(neuron: str, kernel: str, shape, device: torch.device, threads: 
 # -- the table ----------------------------------------------------------------------------------------
 def measure(shapes, device, repeats, threads, memory, console) -> tuple[list[dict], list[str]]:
     """The table's rows, and for each shape how its medians were taken."""
-    bandwidth = copy_bandwidth(device=device)
     rows, timings = [], []
     for shape in shapes:
         x, grad = inputs(shape, device)
         calls = {name: build_call(*name, shape[0], device) for name in row_names(device)}
         runs = {name: forward_backward(call, x, grad) for name, call in calls.items() if call is not None}
         with console.status(f"timing {'×'.join(map(str, shape))}"):
+            bandwidth = copy_bandwidth(4 * x.numel(), device)  # at the size the rows stream
             timing = interleaved_timing(runs, repeats, device=device)
-        timings.append(f"{'×'.join(map(str, shape))}: {timing.describe()}")
+        timings.append(f"{'×'.join(map(str, shape))}: {timing.describe()}, copy {bandwidth / 1e9:.1f} GB/s")
         del x, grad, calls, runs
         bound = BYTES_PER_ELEMENT * torch.Size(shape).numel() / bandwidth
         for (neuron, kernel), seconds in timing.medians.items():
@@ -214,6 +216,7 @@ def measure(shapes, device, repeats, threads, memory, console) -> tuple[list[dic
                     "neuron": neuron,
                     "kernel": kernel,
                     "seconds": seconds,
+                    "copy_bandwidth_bytes_per_second": bandwidth,
                     "bandwidth_bound_seconds": bound,
                     "peak_growth_bytes": growth,
                     "timing": timing.describe(),
