@@ -7,6 +7,7 @@
 docs/performance.md has the measurements behind the choice.
 """
 
+from collections.abc import Callable
 from typing import Literal, get_args
 
 import torch
@@ -20,19 +21,20 @@ BACKENDS = get_args(Backend)
 """The values `backend` takes: "auto", "numba", "torch"."""
 
 
-def sequence_kernel(backend: Backend, x_seq: torch.Tensor, rule: FiringRule) -> type[torch.autograd.Function]:
-    """The autograd Function that runs `rule` over `x_seq` for `backend`.
+def sequence_kernel(backend: Backend, x_seq: torch.Tensor, rule: FiringRule) -> Callable:
+    """The kernel that runs `rule` over `x_seq` for `backend`: a callable taking (x_seq, β, θ, α,
+    rule, record) and returning (spikes, Σrelu(H) per channel, Σrelu(−H) per channel).
 
     Raises:
         CfsnnError: "numba" was asked for an input or surrogate it does not take.
     """
     if backend == "torch":
-        return NeuronSequence
+        return NeuronSequence.apply
     # imported on first use: numba costs ~0.3 s to import, which `cfsnn --help` should not pay
-    from cfsnn_cli.neurons.fused import FusedNeuronSequence, fused_kernel_runs
+    from cfsnn_cli.neurons.fused import fused_kernel_runs, run_fused
 
     if fused_kernel_runs(x_seq, rule):
-        return FusedNeuronSequence
+        return run_fused
     if backend == "numba":
         raise CfsnnError(
             "neuron.backend",
@@ -40,4 +42,4 @@ def sequence_kernel(backend: Backend, x_seq: torch.Tensor, rule: FiringRule) -> 
             f"{x_seq.dtype} input on {x_seq.device} and a {type(rule.surrogate).__name__}; "
             'use "auto" to fall back to "torch" where numba cannot run',
         )
-    return NeuronSequence
+    return NeuronSequence.apply

@@ -163,7 +163,7 @@ class SpikingNeuron(nn.Module):
         alpha = self.surrogate.alpha_for(x_seq.shape[0], x_seq, needs_grad)
         seen = current_observations()
         kernel = sequence_kernel(self.backend, x_seq, self.rule)
-        spikes, positive, negative = kernel.apply(
+        spikes, positive, negative = kernel(
             x_seq, self._ready("decay", x_seq), self._ready("threshold", x_seq), alpha, self.rule, seen is not None
         )
         spikes = spikes.to(spikes_dtype)

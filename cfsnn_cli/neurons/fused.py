@@ -145,3 +145,9 @@ class FusedNeuronSequence(torch.autograd.Function):
         grad_threshold = as_grad(totals[steps + numba_kernel.THETA_SUM], threshold) if need_threshold else None
         grad_beta = as_grad(totals[steps + numba_kernel.BETA_SUM], beta) if need_beta else None
         return grad_x, grad_beta, grad_threshold, grad_alpha, None, None
+
+
+@torch.compiler.disable  # torch.compile would trace into numba's own compiler: the kernel is opaque to it
+def run_fused(x_seq, beta, threshold, alpha, rule: FiringRule, record: bool):
+    """`FusedNeuronSequence.apply`, left out of torch.compile's graphs (the layers around it are compiled)."""
+    return FusedNeuronSequence.apply(x_seq, beta, threshold, alpha, rule, record)

@@ -7,7 +7,7 @@ import torch
 from cfsnn_cli.errors import CfsnnError
 from cfsnn_cli.neurons import CFNeuron, IFNeuron, LIFNeuron, observe
 from cfsnn_cli.neurons.backends import BACKENDS, sequence_kernel
-from cfsnn_cli.neurons.fused import FusedNeuronSequence
+from cfsnn_cli.neurons.fused import run_fused
 from cfsnn_cli.neurons.kernel import NeuronSequence
 from cfsnn_cli.surrogates import SigmoidSurrogate, build_surrogate
 
@@ -27,11 +27,11 @@ def per_step_cf(**options) -> CFNeuron:
 def test_auto_picks_the_fused_kernel_on_the_cpu_and_torch_where_numba_cannot_run():
     neuron = CFNeuron()
     x = torch.zeros(2, 3)
-    assert sequence_kernel("auto", x, neuron.rule) is FusedNeuronSequence
-    assert sequence_kernel("torch", x, neuron.rule) is NeuronSequence
-    assert sequence_kernel("auto", x.half(), neuron.rule) is NeuronSequence
+    assert sequence_kernel("auto", x, neuron.rule) is run_fused
+    assert sequence_kernel("torch", x, neuron.rule) == NeuronSequence.apply
+    assert sequence_kernel("auto", x.half(), neuron.rule) == NeuronSequence.apply
     custom = CFNeuron(surrogate=SteeperSigmoid())
-    assert sequence_kernel("auto", x, custom.rule) is NeuronSequence
+    assert sequence_kernel("auto", x, custom.rule) == NeuronSequence.apply
 
 
 def test_numba_asked_for_where_it_cannot_run_is_one_clear_error():
@@ -138,3 +138,14 @@ def test_gradients_flow_back_through_the_precision_casts():
     spikes.float().sum().backward()
     assert x.grad.dtype == torch.bfloat16 and x.grad.abs().sum() > 0
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in neuron.parameters())
+
+
+@pytest.mark.slow  # torch.compile builds C++ for the linear layer: ~15 s
+def test_torch_compile_runs_around_the_fused_kernel():
+    """torch.compile must not trace into numba (it would trace numba's compiler and fail there)."""
+    model = torch.nn.Sequential(torch.nn.Linear(8, 8), CFNeuron(backend="numba"))
+    x = torch.randn(4, 2, 8)
+    compiled = torch.compile(model)
+    spikes = compiled(x)
+    spikes.sum().backward()
+    assert torch.equal(spikes, model(x))
