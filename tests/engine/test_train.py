@@ -83,12 +83,8 @@ def test_a_compiled_run_saves_what_an_uncompiled_one_does_and_eval_loads_it(tmp_
     from cfsnn_cli.engine.evaluate import evaluate_checkpoint
     from cfsnn_cli.engine.train import read_metrics
 
-    # The torch neuron kernel: numba compiling the fused one for the first time (a cold cache)
-    # under torch.compile fails inside numba (KeyError 'parfor_index.N'), which is the kernel's to
-    # fix; what is tested here is the engine's part, the same checkpoint with and without compile.
-    kernel = "neuron.backend='torch'"
-    train(tiny_recipe("train.epochs=1", "train.compile=true", kernel), tmp_path / "compiled")
-    train(tiny_recipe("train.epochs=1", kernel), tmp_path / "plain")
+    train(tiny_recipe("train.epochs=1", "train.compile=true"), tmp_path / "compiled")
+    train(tiny_recipe("train.epochs=1"), tmp_path / "plain")
     for name in ("model.safetensors", "state.safetensors"):
         assert load_file(tmp_path / "compiled" / name).keys() == load_file(tmp_path / "plain" / name).keys()
     _, evaluation = evaluate_checkpoint(tmp_path / "compiled")
