@@ -1,6 +1,7 @@
 """The fused CPU kernel as an autograd Function: the same inputs and outputs as
 `kernel.NeuronSequence`, computed by `numba_kernel` in one pass each way."""
 
+import contextlib
 import math
 
 import numba
@@ -59,11 +60,20 @@ class TimeMajorLayout:
 PARALLEL_WORK = 1 << 18
 
 
-def _pick_threads(rows: np.ndarray) -> None:
+@contextlib.contextmanager
+def _threads_like_torch(rows: np.ndarray):
     """Run numba's parallel loops on as many threads as torch uses (`torch.set_num_threads`), or
-    on one for small layers; never more than there are work items."""
-    threads = min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS, numba_kernel.block_count(rows.shape[1]))
+    on one for small layers, and leave torch's own count as it was: numba's OpenMP pool shares
+    the OpenMP runtime with torch, and starting it resets the count torch runs on (which would
+    change torch's sums, and break an exact resume)."""
+    torch_threads = torch.get_num_threads()
+    threads = min(torch_threads, numba.config.NUMBA_NUM_THREADS, numba_kernel.block_count(rows.shape[1]))
     numba.set_num_threads(max(1, threads) if rows.size >= PARALLEL_WORK else 1)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != torch_threads:
+            torch.set_num_threads(torch_threads)
 
 
 class FusedNeuronSequence(torch.autograd.Function):
@@ -78,21 +88,21 @@ class FusedNeuronSequence(torch.autograd.Function):
         scalars = np.array([float(beta), float(threshold), rule.v_init, rule.v_reset], dtype=rows.dtype)
         statistics_shape = (numba_kernel.block_count(rows.shape[1]), layout.channels) if record else (0, 0)
         positive, negative = np.zeros(statistics_shape), np.zeros(statistics_shape)
-        _pick_threads(rows)
-        numba_kernel.forward(
-            rows,
-            layout.rows(potentials),
-            layout.rows(spikes),
-            scalars,
-            rule.levels,
-            rule.bipolar,
-            rule.hard_reset,
-            record,
-            layout.inner,
-            layout.channels,
-            positive,
-            negative,
-        )
+        with _threads_like_torch(rows):
+            numba_kernel.forward(
+                rows,
+                layout.rows(potentials),
+                layout.rows(spikes),
+                scalars,
+                rule.levels,
+                rule.bipolar,
+                rule.hard_reset,
+                record,
+                layout.inner,
+                layout.channels,
+                positive,
+                negative,
+            )
         # the spikes are saved too: reading N back is cheaper than recomputing it (a division per neuron)
         ctx.save_for_backward(potentials, spikes, beta, threshold, alpha)
         ctx.rule, ctx.layout, ctx.scalars = rule, layout, scalars
@@ -114,28 +124,28 @@ class FusedNeuronSequence(torch.autograd.Function):
         balance = grad_positive is not None and grad_positive.numel() > 0
         grad_x = layout.empty_like(potentials)
         sums = np.zeros((numba_kernel.block_count(rows.shape[1]), steps + 2))
-        _pick_threads(rows)
-        numba_kernel.backward(
-            rows,
-            layout.rows(spikes),
-            layout.rows(grad_spikes),
-            layout.rows(grad_x),
-            ctx.scalars,
-            alpha.detach().numpy(),
-            rule.levels,
-            rule.bipolar,
-            rule.hard_reset,
-            rule.detach_reset,
-            SLOPE_CODES[type(rule.surrogate)],
-            need_beta,
-            need_threshold,
-            need_alpha,
-            grad_positive.detach().numpy() if balance else no_balance,
-            grad_negative.detach().numpy() if balance else no_balance,
-            layout.inner,
-            layout.channels,
-            sums,
-        )
+        with _threads_like_torch(rows):
+            numba_kernel.backward(
+                rows,
+                layout.rows(spikes),
+                layout.rows(grad_spikes),
+                layout.rows(grad_x),
+                ctx.scalars,
+                alpha.detach().numpy(),
+                rule.levels,
+                rule.bipolar,
+                rule.hard_reset,
+                rule.detach_reset,
+                SLOPE_CODES[type(rule.surrogate)],
+                need_beta,
+                need_threshold,
+                need_alpha,
+                grad_positive.detach().numpy() if balance else no_balance,
+                grad_negative.detach().numpy() if balance else no_balance,
+                layout.inner,
+                layout.channels,
+                sums,
+            )
         totals = sums.sum(0)
 
         def as_grad(value, like):

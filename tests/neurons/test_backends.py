@@ -1,6 +1,10 @@
 """Which kernel runs (neuron.backend), and what every kernel must do beyond the equations: any
 memory layout, any thread count, a float32 membrane under bfloat16 autocast."""
 
+import os
+import subprocess
+import sys
+
 import pytest
 import torch
 
@@ -149,3 +153,18 @@ def test_torch_compile_runs_around_the_fused_kernel():
     spikes = compiled(x)
     spikes.sum().backward()
     assert torch.equal(spikes, model(x))
+
+
+def test_the_fused_kernel_leaves_torchs_thread_count_alone():
+    """numba's OpenMP pool shares the runtime with torch: starting it reset torch to numba's count,
+    which changed torch's own sums mid-run (and broke an exact --resume). A fresh process, so that
+    the pool starts inside the test."""
+    script = (
+        "import torch\n"
+        "from cfsnn_cli.neurons import CFNeuron\n"
+        "CFNeuron(backend='numba')(torch.randn(4, 64, 16, 32, 32, requires_grad=True)).sum().backward()\n"
+        "print(torch.get_num_threads())\n"
+    )
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "2"}
+    done = subprocess.run([sys.executable, "-c", script], env=environment, capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "1"
