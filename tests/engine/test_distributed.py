@@ -82,8 +82,7 @@ def test_a_named_gpu_is_refused_under_torchrun(monkeypatch):
 # -- two real processes ----------------------------------------------------------------------------
 
 # One thread per process, in torch's pool and the numba kernel's: two processes on two cores must
-# not each start a thread per core. (A numba pool of two beside torch's one also makes the fused
-# kernel's sums depend on where a run starts, which --resume's exactness cannot survive.)
+# not each start a thread per core.
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1", "COLUMNS": "120"}
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
 CFSNN = [sys.executable, "-m", "cfsnn_cli", "train"]
