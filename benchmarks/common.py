@@ -1,5 +1,6 @@
 """Measuring helpers shared by the benchmark scripts (not a test: nothing here asserts)."""
 
+import math
 import os
 import platform
 import statistics
@@ -82,13 +83,21 @@ def median_seconds(run: Callable[[], None], repeats: int, device: torch.device =
 
 
 def copy_bandwidth(size_bytes: int, device: torch.device = CPU, repeats: int = 7) -> float:
-    """Bytes per second a copy of a `size_bytes` tensor moves (read + write counted), with torch's current
-    threads; the buffers are touched before timing, so no page faults are measured. Measure at the size a
-    benchmark streams: on a CPU whose last-level cache holds its tensors (300 MiB of L3 on the machine of
-    RESULTS.md) a copy runs several times faster than one from DRAM."""
+    """The best bytes per second a copy of a `size_bytes` tensor moved (read + write counted) with torch's
+    current threads: a bound takes the machine at its best. The buffers are touched before timing, so no
+    page faults are measured, and each timed round copies for at least 50 ms, long enough for
+    `interleaved_timing` to see whether other processes ran. Measure at the size a benchmark streams: on a
+    CPU whose last-level cache holds its tensors (300 MiB of L3 on the machine of RESULTS.md) a copy runs
+    several times faster than one from DRAM."""
     source = torch.ones(size_bytes // 4, device=device)
     target = torch.empty_like(source).zero_()
-    return 2 * size_bytes / median_seconds(lambda: target.copy_(source), repeats, device)
+    copies = max(1, math.ceil(0.05 / seconds(lambda: target.copy_(source), device)))
+
+    def run():
+        for _ in range(copies):
+            target.copy_(source)
+
+    return 2 * size_bytes * copies / interleaved_timing({"copy": run}, repeats, 1, device).fastest["copy"]
 
 
 def machine_description(device: torch.device = CPU) -> str:

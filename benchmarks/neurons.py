@@ -168,6 +168,7 @@ def probe_growth(neuron: str, kernel: str, shape, device: torch.device) -> int:
     run = forward_backward(build_call(neuron, kernel, shape[0], device), x, grad)
     run()
     run()  # warm: compiled kernels, lazy imports, first-touch of the allocator's arenas
+    x.grad = None  # else the measured call frees the last dX first and its growth looks smaller by that much
     gc.collect()
     if device.type == "cuda":
         torch.cuda.synchronize()
