@@ -215,7 +215,7 @@ BACKWARD_MATH = {"reassoc", "nsz", "contract", "arcp"}
 def _unfire_step(
     h_t, n_t, g_t, h_before, n_before, dx_t,
     a, beta, threshold, v_init, v_reset, levels, bipolar, hard_reset, detach_reset, slope_kind,
-    need_beta, need_threshold, first_step,
+    need_beta, need_threshold, need_alpha, first_step,
     grad_positive, grad_negative, channel,
     grad_v, grad_n, grad_h, alpha_parts, theta_totals, beta_totals,
 ):  # fmt: skip
@@ -245,21 +245,32 @@ def _unfire_step(
             if sign < 0 and not bipolar:
                 continue
             s = dtype.type(sign)
+            # Three versions of one loop: the parameters' terms cost a load and a store per neuron
+            # each, so a loop carries only those of parameters that are learned (θ is rarely learned).
             alpha_weight = s / a
-            # zero when θ is fixed: a factor rather than a branch keeps the loop vectorisable
-            theta_weight = -s * dtype.type(k) * a if need_threshold else zero
-            for i in range(n):
-                z = s * (h_t[i] * a) - crossing
-                w = _slope(slope_kind, z, constants) * grad_n[i]  # dL/dN·F'(z)
-                grad_h[i] += w
-                alpha_parts[i] += alpha_weight * w * z
-                theta_totals[i] += theta_weight * w
-    reset_theta = one if need_threshold and soft == one and through_reset == one else zero
+            theta_weight = -s * dtype.type(k) * a
+            if need_threshold:
+                for i in range(n):
+                    z = s * (h_t[i] * a) - crossing
+                    w = _slope(slope_kind, z, constants) * grad_n[i]  # dL/dN·F'(z)
+                    grad_h[i] += w
+                    alpha_parts[i] += alpha_weight * w * z
+                    theta_totals[i] += theta_weight * w
+            elif need_alpha:
+                for i in range(n):
+                    z = s * (h_t[i] * a) - crossing
+                    w = _slope(slope_kind, z, constants) * grad_n[i]
+                    grad_h[i] += w
+                    alpha_parts[i] += alpha_weight * w * z
+            else:
+                for i in range(n):
+                    grad_h[i] += _slope(slope_kind, s * (h_t[i] * a) - crossing, constants) * grad_n[i]
     for i in range(n):
         # the direct path H_t → V_t; a hard reset closes it where the neuron fired
         grad_h[i] = grad_h[i] * a + grad_v[i] * (one - hard * n_t[i])
-        # θ's reset term −dL/dV_t·N_t (soft reset, not detached)
-        theta_totals[i] -= reset_theta * grad_v[i] * n_t[i]
+    if need_threshold and soft == one and through_reset == one:
+        for i in range(n):
+            theta_totals[i] -= grad_v[i] * n_t[i]  # θ's reset term −dL/dV_t·N_t
     if grad_positive.size > 0:
         for i in range(n):
             if h_t[i] > 0:
@@ -334,8 +345,8 @@ def backward(
                 _unfire_step(
                     potentials[t, first:last], spikes[t, first:last], grad_spikes[t, first:last],
                     potentials[before, first:last], spikes[before, first:last], grad_x[t, first:last],
-                    a, beta, threshold, v_init, v_reset,
-                    levels, bipolar, hard_reset, detach_reset, slope_kind, need_beta, need_threshold, t == 0,
+                    a, beta, threshold, v_init, v_reset, levels, bipolar, hard_reset, detach_reset, slope_kind,
+                    need_beta, need_threshold, need_alpha, t == 0,
                     grad_positive, grad_negative, channel,
                     grad_v, grad_n, grad_h, alpha_parts, theta_totals, beta_totals,
                 )  # fmt: skip
