@@ -223,20 +223,28 @@ def _unfire_step(
 
     Adds this step's dθ and dβ terms per neuron into theta_totals/beta_totals and its dα_t terms into
     alpha_parts; h_before/n_before are H_{t−1}, N_{t−1} (unread at the first step). One pass before
-    the crossings, one per crossing, one after: the options enter as 0/1 factors rather than branches,
-    so that every pass is a single vectorisable loop.
+    the crossings, one per crossing, one after in the usual case. The options pick among versions of
+    a loop rather than branch inside it: every pass is one vectorisable loop that touches only the
+    arrays its options need.
     """
     n = h_t.size
     dtype = h_t.dtype
     constants = _slope_constants(h_t)
     zero, one = constants[0], constants[2]
-    through_reset = zero if detach_reset else one  # the reset V_t = H_t − N_t·R_t passes dL/dN_t on
-    hard, soft = (one, zero) if hard_reset else (zero, one)
-    # dL/dN_t: through the output spike, and through the reset with R_t = θ (soft) or H_t − v_reset (hard)
-    for i in range(n):
-        reset_amount = soft * threshold + hard * (h_t[i] - v_reset)
-        grad_n[i] = g_t[i] - through_reset * grad_v[i] * reset_amount
-        grad_h[i] = zero
+    # dL/dN_t: through the output spike, and through the reset V_t = H_t − N_t·R_t unless detached,
+    # with R_t = θ (soft) or H_t − v_reset (hard)
+    if detach_reset:
+        for i in range(n):
+            grad_n[i] = g_t[i]
+            grad_h[i] = zero
+    elif hard_reset:
+        for i in range(n):
+            grad_n[i] = g_t[i] - grad_v[i] * (h_t[i] - v_reset)
+            grad_h[i] = zero
+    else:
+        for i in range(n):
+            grad_n[i] = g_t[i] - grad_v[i] * threshold
+            grad_h[i] = zero
     # each crossing u = ±H − kθ, z = α·u: dN/dH += α·F'(z), dN/dθ −= s·k·α·F'(z), dN/dα += s·u·F'(z)
     step = a * threshold
     for k in range(1, levels + 1):
@@ -265,12 +273,23 @@ def _unfire_step(
             else:
                 for i in range(n):
                     grad_h[i] += _slope(slope_kind, s * (h_t[i] * a) - crossing, constants) * grad_n[i]
-    for i in range(n):
-        # the direct path H_t → V_t; a hard reset closes it where the neuron fired
-        grad_h[i] = grad_h[i] * a + grad_v[i] * (one - hard * n_t[i])
-    if need_threshold and soft == one and through_reset == one:
+    if need_threshold and not hard_reset and not detach_reset:
         for i in range(n):
-            theta_totals[i] -= grad_v[i] * n_t[i]  # θ's reset term −dL/dV_t·N_t
+            theta_totals[i] -= grad_v[i] * n_t[i]  # θ's reset term −dL/dV_t·N_t, with dL/dV_t still
+    # dL/dH_t = α·Σ(crossings) + the direct path H_t → V_t, which a hard reset closes where it fired
+    if not hard_reset and grad_positive.size == 0 and not need_beta:
+        # the usual case in one pass, N unread: dX_t = dL/dH_t, dL/dV_{t−1} = β·dL/dH_t
+        for i in range(n):
+            g_h = grad_h[i] * a + grad_v[i]
+            dx_t[i] = g_h
+            grad_v[i] = g_h * beta
+        return
+    if hard_reset:
+        for i in range(n):
+            grad_h[i] = grad_h[i] * a + grad_v[i] * (one - n_t[i])
+    else:
+        for i in range(n):
+            grad_h[i] = grad_h[i] * a + grad_v[i]
     if grad_positive.size > 0:
         for i in range(n):
             if h_t[i] > 0:
