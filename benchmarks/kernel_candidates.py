@@ -507,6 +507,7 @@ def measure_group(shape, levels, kernels, repeats, console, build_times):
                 build_times.setdefault(f"numba: first call beyond a warm one, D={levels}", first - warm)
             checks.append({"shape": list(shape), "levels": levels, **check(name, got, want)})
         del want
+    torch.set_num_threads(THREADS)  # starting numba's OpenMP pool can reset torch's count to numba's
 
     runs = {name: fresh(call, x, alpha, grad) for name, call in candidates.items()}
     runs["C++ extension, reused buffers"] = reused(kernels["cpp"], x, alpha, grad, levels)
