@@ -58,7 +58,7 @@ class FrameCache:
         if path.exists():
             try:
                 return np.load(path, allow_pickle=False)
-            except (ValueError, OSError):
+            except (ValueError, OSError, EOFError):
                 pass  # unreadable: frame it again below, and replace the file
         frames = make()
         if not self.folder.exists():

@@ -10,10 +10,10 @@ How the work is shared, and why:
 - `data.batch_size` is the global batch: each process takes its contiguous share of every batch
   of the one-process order (engine/batches.py), and its loss is weighed by its share before DDP
   averages the gradients. A recipe's batch size and learning rate therefore mean the same on 1 or
-  N processes, N processes follow the one-process optimisation up to floating-point order, and
-  resume stays exact because the order depends on (seed, epoch) alone. On GPUs BatchNorm becomes
-  SyncBatchNorm (statistics of the whole batch); on CPUs, where PyTorch has no SyncBatchNorm, each
-  process normalises over its own share.
+  N processes, the task loss's gradient is the whole batch's, and resume stays exact because the
+  order depends on (seed, epoch) alone. Per share, so only close to one process's: the
+  positive-negative balance term (a ratio of the share's sums), dropout masks, and BatchNorm on
+  CPUs (on GPUs it becomes SyncBatchNorm, statistics of the whole batch; PyTorch has none for CPUs).
 - Evaluation deals whole batches of `data.eval_batch_size` round the processes (a size for one
   device's memory; it changes no number) and adds up their counts.
 - Processes compare notes at the training loop's check-ins (engine/tally.py): sums, the first

@@ -49,10 +49,14 @@ class TimeMajorLayout:
         return in_order.view(tensor.shape[0], -1).numpy()
 
     def empty_like(self, tensor: torch.Tensor) -> torch.Tensor:
-        """A new tensor shaped like `tensor`, lying in this layout (so `rows` of it is a view)."""
-        return torch.empty_like(tensor.permute(self.order), memory_format=torch.contiguous_format).permute(
-            np.argsort(self.order).tolist()
-        )
+        """A new tensor shaped like `tensor`, lying in this layout (so `rows` of it is a view). Not
+        itself a view, so that callers may modify it in place."""
+        in_order = [tensor.shape[d] for d in self.order]
+        strides_in_order = [math.prod(in_order[i + 1 :]) for i in range(len(in_order))]
+        strides = [0] * tensor.dim()
+        for position, dim in enumerate(self.order):
+            strides[dim] = strides_in_order[position]
+        return torch.empty_strided(tensor.shape, strides, dtype=tensor.dtype, device=tensor.device)
 
 
 # Below this many neuron-steps a layer runs on one thread: waking a second one costs more than it
@@ -103,8 +107,11 @@ class FusedNeuronSequence(torch.autograd.Function):
                 positive,
                 negative,
             )
-        # the spikes are saved too: reading N back is cheaper than recomputing it (a division per neuron)
-        ctx.save_for_backward(potentials, spikes, beta, threshold, alpha)
+        # N is read back in backward only for a hard reset or a learned θ or β (cheaper than recomputing
+        # it, a division per neuron); otherwise it is not saved, so the caller may modify it in place
+        _, need_beta, need_threshold = ctx.needs_input_grad[:3]
+        reads_spikes = rule.hard_reset or need_beta or need_threshold
+        ctx.save_for_backward(potentials, spikes if reads_spikes else None, beta, threshold, alpha)
         ctx.rule, ctx.layout, ctx.scalars = rule, layout, scalars
         positive_sum = torch.from_numpy(positive.sum(0)).to(x_seq.dtype)
         negative_sum = torch.from_numpy(negative.sum(0)).to(x_seq.dtype)
@@ -113,8 +120,10 @@ class FusedNeuronSequence(torch.autograd.Function):
         return spikes, positive_sum, negative_sum
 
     @staticmethod
+    @torch.autograd.function.once_differentiable  # computed on arrays: no graph of the gradient
     def backward(ctx, grad_spikes, grad_positive, grad_negative):
         potentials, spikes, beta, threshold, alpha = ctx.saved_tensors
+        spikes = potentials if spikes is None else spikes  # unread by the kernel then
         rule: FiringRule = ctx.rule
         layout: TimeMajorLayout = ctx.layout
         _, need_beta, need_threshold, need_alpha = ctx.needs_input_grad[:4]

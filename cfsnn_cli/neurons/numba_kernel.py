@@ -1,15 +1,16 @@
 """The fused CPU kernel of the neuron family, compiled by numba: one pass over memory forward, one
-reverse-time pass backward that reads the saved H and N and evaluates every crossing's surrogate
-slope where it is needed.
+reverse-time pass backward that reads the saved H (and N where it is needed) and evaluates every
+crossing's surrogate slope where it is needed.
 
 The same equations as `kernel.NeuronSequence` (docs/method.md, "Backward through time"), written
 for arrays laid out as [T, M]: each time step one contiguous block of M neurons, whatever the
 tensor's memory format. Neurons are taken in strips of `STRIP`; within a strip every loop is a
 flat loop over neurons, so the compiler vectorises it even though D, the surrogate kind and the
 options are run-time values (a loop over crossings inside the loop over neurons would not
-vectorise). Strips are grouped into a fixed number of parallel work items. Sums over neurons
-(dβ, dθ, dα_t, the balance statistics) are taken per work item in float64 and added afterwards,
-so they do not depend on the number of threads.
+vectorise). Strips are grouped into a fixed number of parallel work items. Sums over neurons are
+taken per work item (dβ, dθ and the balance statistics in float64; dα_t pairwise over each strip
+in the input's dtype, then in float64) and added afterwards, so they do not depend on the number
+of threads.
 """
 
 import math
@@ -138,8 +139,9 @@ def _strip_starts(block, blocks, size):
 
 @numba.njit(inline="always")
 def _pairwise_sum(parts):
-    """Σ parts in float64, then parts = 0; len(parts) is a power of two. Halving in place keeps
-    every loop a flat vectorisable one, and pairwise sums round less than a running one."""
+    """Σ parts, pairwise in the array's dtype, returned as float64; then parts = 0. len(parts) is a
+    power of two. Halving in place keeps every loop a flat vectorisable one, and pairwise sums
+    round less than a running one."""
     width = parts.size // 2
     while width >= 1:
         for i in range(width):
@@ -254,7 +256,8 @@ def _unfire_step(
                 continue
             s = dtype.type(sign)
             # Three versions of one loop: the parameters' terms cost a load and a store per neuron
-            # each, so a loop carries only those of parameters that are learned (θ is rarely learned).
+            # each, so only a learned θ (rare) brings its term, and α's only where α may be learned
+            # (the θ version carries α's too rather than a fourth loop).
             alpha_weight = s / a
             theta_weight = -s * dtype.type(k) * a
             if need_threshold:

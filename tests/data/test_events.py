@@ -264,3 +264,12 @@ def test_cifar10_dvs_without_the_aedat_reader_says_what_to_install(tmp_path, mon
     )
     with pytest.raises(CfsnnError, match="pip install aedat"):
         load("cifar10-dvs", tmp_path, "train")
+
+
+def test_an_empty_cache_file_left_by_a_crash_is_framed_again(tmp_path):
+    """Without fsync, a machine crash can leave a cached frame empty under its final name."""
+    write_nmnist(tmp_path)
+    frames = load("nmnist", tmp_path, "test").dataset[0][0]
+    [cached] = list((tmp_path / "cache").rglob("*.npy"))
+    cached.write_bytes(b"")
+    assert torch.equal(load("nmnist", tmp_path, "test").dataset[0][0], frames)

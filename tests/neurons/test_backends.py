@@ -168,3 +168,25 @@ def test_the_fused_kernel_leaves_torchs_thread_count_alone():
     environment = {**os.environ, "OMP_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "2"}
     done = subprocess.run([sys.executable, "-c", script], env=environment, capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "1"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_changing_a_fixed_number_after_a_forward_takes_effect(backend):
+    """Fixed β, θ and α are kept as tensors between forwards; a new value must not be ignored."""
+    neuron = CFNeuron(threshold=0.4, backend=backend)
+    x = torch.full((1, 1), 0.5)
+    assert neuron(x).item() == 1
+    neuron.threshold = 1.0
+    assert neuron(x).item() == 0
+    assert torch.equal(neuron(x)[0], neuron.step(x[0], neuron.initial_state(x[0]))[0])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_output_may_be_modified_in_place(backend):
+    """As nn.ReLU(inplace=True) or `y += skip` do after a layer; the usual case saves no spikes."""
+    neuron = per_step_cf(backend=backend)
+    x = torch.randn(4, 2, 3, 5, 5, requires_grad=True)
+    spikes = neuron(x)
+    spikes.mul_(0.5)
+    spikes.sum().backward()
+    assert x.grad.abs().sum() > 0
