@@ -86,7 +86,7 @@ def test_a_named_gpu_is_refused_under_torchrun(monkeypatch):
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1", "COLUMNS": "120"}
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
 CFSNN = [sys.executable, "-m", "cfsnn_cli", "train"]
-EPOCHS = ["--set", "train.epochs=5"]  # the quickstart's 20 epochs shortened; the schedule follows
+EPOCHS = ["--set", "train.epochs=3"]  # the quickstart's 20 epochs shortened; the schedule follows
 RUN_FILES = {"model.safetensors", "best.safetensors", "state.safetensors", "recipe.toml", "metrics.jsonl", "curves.png"}
 
 
@@ -112,7 +112,7 @@ def interrupt_after_first_epoch(command: list[str], cwd: Path) -> str:
     return stderr
 
 
-@pytest.mark.slow  # one process and three two-process runs of five quickstart epochs: about 2 minutes
+@pytest.mark.slow  # one process and three two-process runs of three quickstart epochs: about 1 minute
 def test_two_processes_train_like_one_and_resume_exactly(tmp_path):
     single = tmp_path / "single"
     run([*CFSNN, "quickstart", *EPOCHS, "--out", str(single)], tmp_path)
