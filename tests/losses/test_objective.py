@@ -19,12 +19,13 @@ def test_ce_is_cross_entropy_of_the_time_average():
     assert parts.balance is None
 
 
-def test_tet_is_the_mean_of_per_step_losses_plus_the_mse_anchor():
+def test_tet_is_the_published_blend_of_per_step_losses_and_the_mse_anchor():
+    # Deng et al.'s code: (1 - lamb) * Loss_es + lamb * Loss_mmd
     logits, y = _logits()
     per_step = torch.stack([F.cross_entropy(logits[t], y, label_smoothing=0.1) for t in range(4)]).mean()
     mse = ((logits - 1) ** 2).mean()
     got = Objective("tet", label_smoothing=0.1, tet_lambda=0.05)(logits, y).total
-    assert torch.allclose(got, per_step + 0.05 * mse)
+    assert torch.allclose(got, 0.95 * per_step + 0.05 * mse)
     assert not torch.allclose(got, Objective("ce")(logits, y).total)
 
 
@@ -46,6 +47,7 @@ def test_balance_adds_lambda_times_pn():
         ({"kind": "hinge"}, "kind"),
         ({"label_smoothing": 1.0}, "label_smoothing"),
         ({"kind": "tet", "tet_lambda": -0.1}, "tet_lambda"),
+        ({"kind": "tet", "tet_lambda": 1.0}, "tet_lambda"),
     ],
 )
 def test_bad_loss_options_name_the_field(options, field):
