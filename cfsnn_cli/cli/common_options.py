@@ -34,6 +34,9 @@ TimestepsOption = Annotated[
         show_default=False,
     ),
 ]
+JsonOption = Annotated[
+    Path | None, typer.Option("--json", help="Also write every number to this JSON file.", show_default=False)
+]
 SPLITS = ("test", "train")
 
 

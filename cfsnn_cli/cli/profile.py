@@ -12,6 +12,7 @@ from cfsnn_cli.cli.common_options import (
     BatchSizeOption,
     CheckpointOption,
     DataRootOption,
+    JsonOption,
     SplitOption,
     TimestepsOption,
     check_split_and_batch_size,
@@ -53,9 +54,7 @@ def profile_spikes(
     ] = None,
     timesteps: TimestepsOption = None,
     batch_size: BatchSizeOption = None,
-    json_path: Annotated[
-        Path | None, typer.Option("--json", help="Also write every number to this JSON file.", show_default=False)
-    ] = None,
+    json_path: JsonOption = None,
     plot: Annotated[
         Path | None,
         typer.Option(

@@ -1,0 +1,139 @@
+"""`cfsnn compare`: runs and sweeps side by side, one row per configuration, mean ± std over seeds."""
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from cfsnn_cli.cli.common_options import JsonOption
+
+MISSING = "—"  # a number no run measured, or a field a recipe lacks
+
+
+def compare(
+    paths: Annotated[
+        list[Path],
+        typer.Argument(
+            metavar="RUN_OR_SWEEP",
+            help="Run folders (cfsnn train --out) and sweep folders (cfsnn sweep --out), in any mix.",
+            show_default=False,
+        ),
+    ],
+    json_path: JsonOption = None,
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            "--plot",
+            help="Also draw each configuration's test accuracy per epoch to this file (.png, .pdf or .svg).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """The recipe fields that differ, final and best test accuracy, epochs, time and firing rate."""
+    from cfsnn_cli.atomic import atomic_write_text
+    from cfsnn_cli.cli.compare_plot import comparison_plot
+    from cfsnn_cli.cli.output_paths import check_outputs
+    from cfsnn_cli.cli.plots import plot_format
+    from cfsnn_cli.cli.render import console
+    from cfsnn_cli.engine.compare import find_runs, read_runs
+
+    found = find_runs(paths)
+    written = check_outputs({"--json": json_path, "--plot": plot}, reads=found.files())
+    json_path, plot = written["--json"], written["--plot"]
+    if plot is not None:
+        plot_format("--plot", plot)
+
+    comparison = read_runs(found)
+    title = comparison_title(comparison)
+    # the files first: they must not depend on stdout's reader staying to the end
+    if json_path is not None:
+        atomic_write_text(json_path, json.dumps(comparison.to_dict(), indent=2) + "\n")
+    if plot is not None:
+        comparison_plot(comparison, title, plot)
+    console.print(comparison_table(comparison, title, console))
+
+
+def comparison_title(comparison) -> str:
+    runs, configurations = len(comparison.runs), len(comparison.configurations)
+    return (
+        f"{', '.join(comparison.names)}: {runs} run{'s' * (runs != 1)} in "
+        f"{configurations} configuration{'s' * (configurations != 1)}"
+    )
+
+
+def field_value(value: Any) -> str:
+    """A recipe value as a recipe writes it: cf, 0.1, [256], true."""
+    if value is None:
+        return MISSING
+    if isinstance(value, str):
+        return value
+    return json.dumps(value)
+
+
+def spread(summary, scale: float, digits: int) -> str:
+    """mean ± std; the mean alone for one run; — where a run lacks the number or none finished."""
+    if summary.mean is None:
+        return MISSING
+    text = f"{scale * summary.mean:.{digits}f}"
+    # no space after ±: on a narrow terminal the cell breaks between mean and std, never inside "± std"
+    return text if summary.std is None else f"{text} ±{scale * summary.std:.{digits}f}"
+
+
+def one(value: float | None, scale: float, digits: int) -> str:
+    return MISSING if value is None else f"{scale * value:.{digits}f}"
+
+
+def field_header(field: str, split: bool) -> str:
+    """`loss.balance`, or on two lines (`loss.` over `balance`) where the table must be narrower."""
+    section, dot, name = field.partition(".")
+    return f"{section}{dot}\n{name}" if split and dot else field
+
+
+def comparison_table(comparison, title: str, out):
+    """One row per configuration: its values of the differing fields, how many finished seeds,
+    and their means ± sample std. Each unfinished run follows its configuration in a row of its
+    own (epochs done/planned) and is left out of the means. The fields' names are broken after
+    their section where the table would not fit `out`'s width in one line per row."""
+    table = _comparison_table(comparison, title, split_fields=False)
+    if out.measure(table, options=out.options.update_width(10_000)).maximum > out.width:
+        table = _comparison_table(comparison, title, split_fields=True)
+    return table
+
+
+def _comparison_table(comparison, title: str, split_fields: bool):
+    from rich import box
+    from rich.table import Table
+
+    notes = ["mean ± sample std over seeds"]
+    if any(configuration.unfinished for configuration in comparison.configurations):
+        notes.append("a row 'seed N' is an unfinished run (epochs done/planned), left out of the means")
+    if comparison.passed_over:
+        notes.append(f"{len(comparison.passed_over)} trial folder(s) without a recipe.toml passed over")
+    table = Table(title=title, caption="; ".join(notes), box=box.SIMPLE_HEAVY, show_edge=False, padding=(0, 0, 0, 1))
+    for field in comparison.fields:
+        table.add_column(field_header(field, split_fields), overflow="fold")
+    for column in ("seeds", "epochs", "final acc %", "best acc %", "time s", "firing rate"):
+        table.add_column(column, justify="right")
+    for configuration in comparison.configurations:
+        table.add_row(
+            *(field_value(value) for value in configuration.fields.values()),
+            str(len(configuration.finished)),
+            str(configuration.epochs),
+            spread(configuration.summary("final_accuracy"), 100, 2),
+            spread(configuration.summary("best_accuracy"), 100, 2),
+            one(configuration.summary("seconds").mean, 1, 1),
+            spread(configuration.summary("firing_rate"), 1, 3),
+        )
+        for run in configuration.unfinished:
+            table.add_row(
+                *([""] * len(comparison.fields)),
+                f"seed {field_value(run.recipe.get('seed'))}",
+                f"{len(run.history)}/{run.planned_epochs}",
+                one(run.final_accuracy, 100, 2),
+                one(run.best_accuracy, 100, 2),
+                one(run.seconds, 1, 1),
+                one(run.firing_rate, 1, 3),
+                style="dim",
+            )
+    return table
