@@ -191,6 +191,7 @@ class TrainSection(BaseModel):
     grad_clip: float = Field(0.0, ge=0, description="max gradient norm; 0 = off")
     compile: bool = Field(False, description="run the training steps through torch.compile")
     channels_last: bool = Field(False, description="train with conv weights in the channels-last layout")
+    tensorboard: bool = Field(False, description="write per-epoch TensorBoard curves to the run folder's tb/")
 
 
 class Recipe(BaseModel):

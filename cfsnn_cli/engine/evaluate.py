@@ -1,4 +1,5 @@
-"""Evaluation: top-1/top-5, loss, per-class accuracy and the latency curve SNN papers report."""
+"""Evaluation: top-1/top-5, loss, per-class accuracy, the latency curve SNN papers report and the
+firing rates."""
 
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -17,6 +18,7 @@ from cfsnn_cli.engine.distributed import SINGLE, World
 from cfsnn_cli.engine.load import load_model, model_device
 from cfsnn_cli.engine.report import Reporter
 from cfsnn_cli.errors import CfsnnError
+from cfsnn_cli.neurons import SpikingNeuron, observe
 from cfsnn_cli.recipe import Recipe
 
 
@@ -31,6 +33,10 @@ class Evaluation:
         top5: the fraction whose label is among the five highest averaged outputs (K ≤ 5: all).
         per_class: top-1 accuracy per class name (NaN for a class with no sample).
         latency: accuracy of the output averaged over steps 1..t, for t = 1..T.
+        firing_rate: Σ|N| of all spiking layers ÷ their neurons × T, over every sample: the
+            network firing rate `profile-spikes` reports (NaN without spiking layers).
+        layer_firing_rates: each spiking layer's Σ|N| ÷ (neurons × T), by its module path, in the
+            model's module order (NaN for a layer the forward pass never reached).
     """
 
     samples: int
@@ -39,6 +45,8 @@ class Evaluation:
     top5: float
     per_class: dict[str, float]
     latency: list[float]  # accuracy of the output averaged over steps 1..t, for t = 1..T
+    firing_rate: float
+    layer_firing_rates: dict[str, float]
 
     def to_dict(self) -> dict:
         """The fields as a plain dict (for JSON)."""
@@ -55,7 +63,8 @@ def evaluate(
     reporter: Reporter | None = None,
     world: World = SINGLE,
 ) -> Evaluation:
-    """Run `model` over every batch of `loader` without gradients, in eval mode.
+    """Run `model` over every batch of `loader` without gradients, in eval mode, observing its
+    spiking layers (`cfsnn_cli.neurons.observe`) for their firing rates.
 
     Args:
         model: maps x_seq [T, B, ...] to per-step logits [T, B, K].
@@ -78,12 +87,22 @@ def evaluate(
     class_total = torch.zeros(classes, dtype=torch.long, device=device)
     latency_correct = None
     samples = 0
+    # named in module order, which every process knows even if it was dealt no batch (and which is
+    # the call order of every shipped model, and profile-spikes' order)
+    spiking = {module: name for name, module in model.named_modules() if isinstance(module, SpikingNeuron)}
+    layer_index = {module: i for i, module in enumerate(spiking)}
+    spike_events = torch.zeros(len(spiking), dtype=torch.float64, device=device)  # Σ|N| per layer
+    neuron_steps = [0] * len(spiking)  # neurons × T per layer: shapes, known on the host
     model.eval()
     with torch.no_grad():
         for index, (x_seq, labels) in enumerate(loader):
             x_seq, labels = x_seq.to(device, non_blocking=True), labels.to(device, non_blocking=True)
-            with autocast:
+            with autocast, observe() as seen:
                 logits_seq = model(x_seq)
+            for layer in seen.layers:
+                i = layer_index[layer.layer]
+                spike_events[i] += layer.spike_events.double()
+                neuron_steps[i] += layer.neurons * x_seq.shape[0]
             logits_seq = logits_seq.float()
             batch = labels.numel()
             loss_sum += task_loss(logits_seq, labels).double() * batch
@@ -112,12 +131,15 @@ def evaluate(
             hits.double(),
             class_correct.double(),
             class_total.double(),
+            spike_events,
+            torch.tensor(neuron_steps, dtype=torch.float64, device=device),
             latency_correct.double(),
         ]
     )
     loss_total, samples, top1, top5, *rest = world.sum(counts).tolist()
-    correct, total, latency = rest[:classes], rest[classes : 2 * classes], rest[2 * classes :]
-    per_class = {name: correct[i] / total[i] if total[i] else float("nan") for i, name in enumerate(class_names)}
+    correct, total, rest = rest[:classes], rest[classes : 2 * classes], rest[2 * classes :]
+    events, outputs, latency = rest[: len(spiking)], rest[len(spiking) : 2 * len(spiking)], rest[2 * len(spiking) :]
+    per_class = {name: _ratio(correct[i], total[i]) for i, name in enumerate(class_names)}
     return Evaluation(
         samples=int(samples),
         loss=loss_total / max(samples, 1),
@@ -125,7 +147,13 @@ def evaluate(
         top5=top5 / max(samples, 1),
         per_class=per_class,
         latency=[c / max(samples, 1) for c in latency],
+        firing_rate=_ratio(sum(events), sum(outputs)),
+        layer_firing_rates={name: _ratio(e, n) for name, e, n in zip(spiking.values(), events, outputs, strict=True)},
     )
+
+
+def _ratio(part: float, whole: float) -> float:
+    return part / whole if whole else float("nan")
 
 
 def evaluate_checkpoint(

@@ -39,6 +39,7 @@ from cfsnn_cli.engine.evaluate import evaluate
 from cfsnn_cli.engine.report import EpochFinished, Reporter, RunStarted, StepFinished
 from cfsnn_cli.engine.schedule import learning_rate
 from cfsnn_cli.engine.tally import Reading, StepTally
+from cfsnn_cli.engine.tensorboard import TB_DIR, EpochBoard, check_tensorboard
 from cfsnn_cli.errors import CfsnnError
 from cfsnn_cli.neurons import observe
 from cfsnn_cli.recipe import Recipe
@@ -204,6 +205,7 @@ def _train(
     # -- set up: everything that can refuse the user's input happens before the run folder exists,
     # and an error in any process raises in every one (no collective may run inside `together`)
     with world.together():
+        check_tensorboard(recipe)
         torch.manual_seed(recipe.seed)  # the same initial weights in every process
         train_data = build_split(recipe, "train", data_root)
         test_data = build_split(recipe, "test", data_root)
@@ -278,7 +280,10 @@ def _train(
             processes=world.size,
         )
     )
+    board = EpochBoard()  # writes nothing unless opened below
     try:
+        if world.main and recipe.train.tensorboard:  # opened here: the folder goes if it fails
+            board = EpochBoard(run_dir / TB_DIR, model, resumed_at=position.epoch if resume else None)
         # -- run epochs
         for epoch in range(position.epoch, recipe.train.epochs):
             started = time.perf_counter()
@@ -354,6 +359,8 @@ def _train(
                 "test_loss": evaluation.loss,
                 "test_accuracy": evaluation.top1,
                 "test_top5": evaluation.top5,
+                "test_firing_rate": evaluation.firing_rate,
+                "layer_firing_rates": list(evaluation.layer_firing_rates.values()),
                 "lr": lr,
                 "seconds": seconds,
                 "samples_per_second": (position.samples - epoch_samples_before) / seconds,
@@ -371,6 +378,7 @@ def _train(
             if world.main:
                 with stop.shielded():
                     atomic_write_text(run_dir / METRICS_FILE, "".join(json.dumps(m) + "\n" for m in history))
+                    board.write_epoch(metrics, evaluation.layer_firing_rates)
                     saved = (train_data.input_shape, train_data.class_names)
                     if is_best:
                         save_model(run_dir / BEST_FILE, model, recipe, position, metrics, *saved)
@@ -380,7 +388,9 @@ def _train(
             if world.any(stop.reason is not None) and epoch + 1 < recipe.train.epochs:
                 raise TrainingInterrupted(run_dir, position, stop.reason or STOPPED_WITH_THE_OTHERS)
     except BaseException:
+        board.close()  # before the folder it writes in may go
         if world.main and not saved_any:  # nothing worth keeping: leave no half-written run folder behind
             shutil.rmtree(run_dir, ignore_errors=True)
         raise
+    board.close()
     return TrainResult(run_dir, history[-1], position.best_epoch, position.best_accuracy)

@@ -127,7 +127,10 @@ def test_two_processes_train_like_one_and_resume_exactly(tmp_path):
     assert abs(two - one) <= 0.01  # BatchNorm sees each process's half batch on CPUs: close, not equal
     from cfsnn_cli.engine.evaluate import evaluate_checkpoint
 
-    assert evaluate_checkpoint(pair)[1].top1 == two  # one process reads what two wrote
+    evaluation = evaluate_checkpoint(pair)[1]  # one process reads what two wrote
+    assert evaluation.top1 == two
+    # the spike counts were summed over both processes (process 1 was dealt no test batch)
+    assert evaluation.firing_rate == pytest.approx(metrics(pair)[-1]["test_firing_rate"], rel=1e-12)
 
     interrupted = tmp_path / "interrupted"
     command = [*TORCHRUN, "-m", "cfsnn_cli", "train", "quickstart", *EPOCHS, "--out", str(interrupted)]
