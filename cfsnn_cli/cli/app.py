@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from typer.core import TyperGroup
 
-from cfsnn_cli.cli import compare, export, profile, recipes, train
+from cfsnn_cli.cli import compare, export, profile, recipes, sweep, train
 from cfsnn_cli.cli import eval as eval_command
 from cfsnn_cli.errors import CfsnnError
 
@@ -74,6 +74,7 @@ app.command("train")(train.train)
 app.command("eval")(eval_command.evaluate)
 app.command("profile-spikes")(profile.profile_spikes)
 app.command("export")(export.export)
+app.command("sweep")(sweep.sweep)
 app.command("compare")(compare.compare)
 app.add_typer(recipes.app, name="recipes")
 

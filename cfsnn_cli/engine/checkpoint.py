@@ -303,6 +303,19 @@ def resume_recipe(run_dir: Path) -> Recipe:
     return recipe_from_json(metadata["recipe"], f"{path} (stored recipe)")
 
 
+def saved_position(run_dir: Path) -> TrainingPosition | None:
+    """Where the run in `run_dir` stands by its state file's header alone (its `epoch` is the number
+    of finished epochs); None when it has no state file yet."""
+    path = run_folder(run_dir) / STATE_FILE
+    if not path.is_file():
+        return None
+    _, metadata = _read_safetensors(path, "--resume", tensors=False)
+    try:
+        return TrainingPosition(**json.loads(metadata["position"]))
+    except (KeyError, ValueError, TypeError) as error:
+        raise CfsnnError("--resume", f"{path} is not a complete cfsnn training state ({error})") from None
+
+
 def restore_training_state(
     state: TrainingState, model: nn.Module, optimizer: torch.optim.Optimizer
 ) -> TrainingPosition:
