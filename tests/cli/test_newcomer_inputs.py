@@ -9,22 +9,13 @@ from typer.testing import CliRunner
 
 from cfsnn_cli.cli.app import app
 from cfsnn_cli.errors import CfsnnError
+from tests.cli.helpers import refused
 
 pytestmark = pytest.mark.slow  # most tests here read a checkpoint trained for them by the real CLI
 
 
 def run(*args):
     return CliRunner().invoke(app, [str(a) for a in args])
-
-
-def refused(result, *words):
-    """Exit code 2, one line on stderr naming every word, nothing on stdout."""
-    assert result.exit_code == 2, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
-    for word in words:
-        assert word in lines[0], (word, lines[0])
-    return lines[0]
 
 
 def digest(path) -> str:

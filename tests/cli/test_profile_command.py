@@ -20,6 +20,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from cfsnn_cli.cli.app import app
+from tests.cli.helpers import refused
 
 pytestmark = pytest.mark.slow  # every test here profiles a checkpoint trained for it by the real CLI
 
@@ -274,16 +275,6 @@ def test_tables_of_a_deep_network_keep_every_number_whole_in_80_columns():
 
 
 # --- mistakes: one line, exit code 2, nothing written ---------------------------------------------
-
-
-def refused(result, *words):
-    assert result.exit_code == 2, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
-    assert lines[0].startswith("cfsnn: error: "), lines[0]
-    for word in words:
-        assert word in lines[0], (word, lines[0])
-    assert result.stdout == ""
 
 
 @pytest.fixture

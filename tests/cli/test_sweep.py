@@ -120,7 +120,7 @@ def test_a_killed_sweep_resumes_without_repeating_finished_trials(tmp_path):
 @pytest.mark.slow
 def test_two_processes_sharing_one_sqlite_storage_train_disjoint_trials(tmp_path):
     out = tmp_path / "sweep"
-    grid = ["--grid", "neuron.kind=cf,lif", "--grid", "loss.balance=0,0.1", "--seeds", "2"]
+    grid = ["--grid", "neuron.kind=cf,lif", "--seeds", "2"]
     command = sweep_command(out, *grid, "--set", "train.epochs=2")
     first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
     time.sleep(1.0)  # the first makes the folder and the study; the second joins them
@@ -132,7 +132,7 @@ def test_two_processes_sharing_one_sqlite_storage_train_disjoint_trials(tmp_path
     assert trained[0] and trained[1], "both processes trained"
     assert not trained[0] & trained[1], "no run was trained twice"
     runs = {run.name for run in (out / "trials").iterdir()}
-    assert trained[0] | trained[1] == runs and len(runs) == 8
+    assert trained[0] | trained[1] == runs and len(runs) == 4
     assert all(len(epochs(out / "trials" / name)) == 2 for name in runs)
 
 
