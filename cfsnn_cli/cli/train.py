@@ -56,7 +56,8 @@ def train(
     from cfsnn_cli.engine.checkpoint import resume_recipe, run_folder
     from cfsnn_cli.engine.distributed import from_environment
     from cfsnn_cli.engine.report import Reporter
-    from cfsnn_cli.engine.train import StopRequest, read_metrics
+    from cfsnn_cli.engine.run_folder import CURVES_FILE, read_metrics
+    from cfsnn_cli.engine.train import StopRequest
     from cfsnn_cli.engine.train import train as run_training
     from cfsnn_cli.recipe import load_recipe
 
@@ -84,7 +85,7 @@ def train(
 
     run_dir = result.run_dir  # process 0's, if every process named one after the clock
     history = read_metrics(run_dir)
-    training_plot(history, chosen.name, run_dir / "curves.png")
+    training_plot(history, chosen.name, run_dir / CURVES_FILE)
     console.print(epochs_table(history))
     final = result.final
     say(

@@ -23,14 +23,12 @@ from torch import nn
 
 import cfsnn_cli
 from cfsnn_cli.atomic import atomic_write_bytes
+from cfsnn_cli.engine.run_folder import BEST_FILE, MODEL_FILE, STATE_FILE
 from cfsnn_cli.errors import CfsnnError
 from cfsnn_cli.recipe import Recipe, recipe_from_json
 
 FORMAT = "cfsnn"
 FORMAT_VERSION = "1"
-MODEL_FILE = "model.safetensors"
-BEST_FILE = "best.safetensors"
-STATE_FILE = "state.safetensors"
 
 
 @dataclass

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cfsnn_cli.engine.train import METRICS_FILE, RECIPE_FILE, read_metrics
+from cfsnn_cli.engine.run_folder import METRICS_FILE, RECIPE_FILE, TRIALS_FOLDER, read_metrics
 from cfsnn_cli.errors import CfsnnError
 
 if sys.version_info >= (3, 11):
@@ -23,7 +23,6 @@ if sys.version_info >= (3, 11):
 else:  # the same parser, from PyPI
     import tomli as tomllib
 
-TRIALS_FOLDER = "trials"  # a sweep folder keeps one run folder per trial in DIR/trials/<trial name>/
 NOT_CONFIGURATION = ("name", "description", "seed")  # what runs of one configuration may differ in
 ARGUMENT = "RUN_OR_SWEEP"  # how errors about a path given name it
 

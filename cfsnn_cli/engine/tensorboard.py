@@ -16,7 +16,6 @@ from cfsnn_cli.extras import require_extra
 from cfsnn_cli.neurons import SpikingNeuron
 from cfsnn_cli.recipe import Recipe
 
-TB_DIR = "tb"
 # metrics.jsonl key → tag
 SCALARS = {
     "train_loss": "train/loss",

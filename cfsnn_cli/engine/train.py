@@ -25,9 +25,6 @@ from cfsnn_cli.engine.build import (
     training_module,
 )
 from cfsnn_cli.engine.checkpoint import (
-    BEST_FILE,
-    MODEL_FILE,
-    STATE_FILE,
     TrainingPosition,
     read_training_state,
     restore_training_state,
@@ -37,15 +34,22 @@ from cfsnn_cli.engine.checkpoint import (
 from cfsnn_cli.engine.distributed import World
 from cfsnn_cli.engine.evaluate import evaluate
 from cfsnn_cli.engine.report import EpochFinished, Reporter, RunStarted, StepFinished
+from cfsnn_cli.engine.run_folder import (
+    BEST_FILE,
+    METRICS_FILE,
+    MODEL_FILE,
+    RECIPE_FILE,
+    STATE_FILE,
+    TENSORBOARD_FOLDER,
+    read_metrics,
+)
 from cfsnn_cli.engine.schedule import learning_rate
 from cfsnn_cli.engine.tally import Reading, StepTally
-from cfsnn_cli.engine.tensorboard import TB_DIR, EpochBoard, check_tensorboard
+from cfsnn_cli.engine.tensorboard import EpochBoard, check_tensorboard
 from cfsnn_cli.errors import CfsnnError
 from cfsnn_cli.neurons import observe
 from cfsnn_cli.recipe import Recipe
 
-METRICS_FILE = "metrics.jsonl"
-RECIPE_FILE = "recipe.toml"
 # the reason a process gives when it stops because another one was asked to (under torchrun)
 STOPPED_WITH_THE_OTHERS = "stopped with the other processes"
 
@@ -109,12 +113,6 @@ class TrainResult:
     final: dict[str, Any]
     best_epoch: int
     best_accuracy: float
-
-
-def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
-    """The lines of a run's metrics.jsonl, one dict per finished epoch ([] if there is none yet)."""
-    path = run_dir / METRICS_FILE
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
 
 
 def _prepare_new_run(run_dir: Path, recipe: Recipe) -> None:
@@ -283,7 +281,7 @@ def _train(
     board = EpochBoard()  # writes nothing unless opened below
     try:
         if world.main and recipe.train.tensorboard:  # opened here: the folder goes if it fails
-            board = EpochBoard(run_dir / TB_DIR, model, resumed_at=position.epoch if resume else None)
+            board = EpochBoard(run_dir / TENSORBOARD_FOLDER, model, resumed_at=position.epoch if resume else None)
         # -- run epochs
         for epoch in range(position.epoch, recipe.train.epochs):
             started = time.perf_counter()

@@ -21,17 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from cfsnn_cli.atomic import atomic_write_text
-from cfsnn_cli.engine.compare import TRIALS_FOLDER
 from cfsnn_cli.engine.report import Reporter
+from cfsnn_cli.engine.run_folder import LOCKS_FOLDER, SWEEP_DATABASE, SWEEP_FILE, TRIALS_FOLDER
 from cfsnn_cli.engine.train import InterruptedBeforeTraining, StopRequest, TrainingDiverged, TrainingInterrupted
 from cfsnn_cli.errors import CfsnnError
 from cfsnn_cli.extras import require_extra
 from cfsnn_cli.sweep.plan import SweepPlan, run_name
 from cfsnn_cli.sweep.trial import TrialOutcome, lock_is_free, run_trial
 
-SWEEP_FILE = "sweep.json"
-LOCKS_DIR = "locks"
-DEFAULT_DATABASE = "optuna.db"
 FORMAT = "cfsnn-sweep/1"
 # what a trial carries in Optuna's user attributes
 RUN_ATTR = "run"  # its run folder's name under trials/
@@ -54,10 +51,10 @@ class SweepFolder:
         return self.root / TRIALS_FOLDER / name
 
     def lock_path(self, name: str) -> Path:
-        return self.root / LOCKS_DIR / f"{name}.lock"
+        return self.root / LOCKS_FOLDER / f"{name}.lock"
 
     def default_storage(self) -> str:
-        return f"sqlite:///{(self.root / DEFAULT_DATABASE).resolve()}"
+        return f"sqlite:///{(self.root / SWEEP_DATABASE).resolve()}"
 
 
 def import_optuna():

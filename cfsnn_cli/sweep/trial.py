@@ -13,7 +13,8 @@ from typing import Any
 
 from cfsnn_cli.engine.checkpoint import resume_recipe, saved_position
 from cfsnn_cli.engine.report import EpochFinished, Reporter
-from cfsnn_cli.engine.train import StopRequest, TrainingInterrupted, read_metrics, train
+from cfsnn_cli.engine.run_folder import read_metrics
+from cfsnn_cli.engine.train import StopRequest, TrainingInterrupted, train
 from cfsnn_cli.errors import CfsnnError
 from cfsnn_cli.recipe import Recipe
 

@@ -10,7 +10,8 @@ from cfsnn_cli.engine.build import build_model
 from cfsnn_cli.engine.checkpoint import TrainingPosition, save_model, save_training_state
 from cfsnn_cli.engine.evaluate import evaluate_checkpoint
 from cfsnn_cli.engine.load import load_model
-from cfsnn_cli.engine.train import StopRequest, TrainingInterrupted, read_metrics, train
+from cfsnn_cli.engine.run_folder import read_metrics
+from cfsnn_cli.engine.train import StopRequest, TrainingInterrupted, train
 from cfsnn_cli.recipe import load_recipe
 from tests.engine.helpers import StopAfter
 

@@ -6,7 +6,8 @@ import sys
 
 import pytest
 
-from cfsnn_cli.engine.tensorboard import SCALARS, TB_DIR
+from cfsnn_cli.engine.run_folder import TENSORBOARD_FOLDER
+from cfsnn_cli.engine.tensorboard import SCALARS
 from cfsnn_cli.engine.train import StopRequest, TrainingInterrupted, read_metrics, train
 from cfsnn_cli.errors import CfsnnError
 from tests.engine.helpers import StopAfter, tiny_recipe
@@ -19,7 +20,7 @@ def read_board(run_dir) -> dict[str, dict[int, float]]:
     """tag → {step: value}, as TensorBoard shows them (purged points left out)."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    events = EventAccumulator(str(run_dir / TB_DIR))
+    events = EventAccumulator(str(run_dir / TENSORBOARD_FOLDER))
     events.Reload()
     scalars = {}
     for tag in events.Tags()["scalars"]:
@@ -105,11 +106,11 @@ def test_a_resumed_run_appends_and_shows_each_epoch_once(tmp_path):
     with pytest.raises(TrainingInterrupted):
         train(recipe, run_dir, reporter=StopAfter(stop, 8), stop=stop)  # in epoch 2
     # a point for epoch 2 written just before a crash, ahead of the saved state
-    with SummaryWriter(str(run_dir / TB_DIR)) as stray:
+    with SummaryWriter(str(run_dir / TENSORBOARD_FOLDER)) as stray:
         stray.add_scalar("train/loss", 99.0, 2)
     train(recipe, run_dir, resume=True)
     board, history = read_board(run_dir), read_metrics(run_dir)
-    assert len(list((run_dir / TB_DIR).iterdir())) == 3  # one event file per writer
+    assert len(list((run_dir / TENSORBOARD_FOLDER).iterdir())) == 3  # one event file per writer
     assert board["train/loss"] == pytest.approx({m["epoch"]: m["train_loss"] for m in history}, rel=1e-6)
     assert all(set(points) == {1, 2, 3} for points in board.values())
     assert all(math.isfinite(value) for points in board.values() for value in points.values())

@@ -69,7 +69,7 @@ def test_schedules(section, expected):
 
 
 def test_bf16_autocast_trains(tmp_path):
-    from cfsnn_cli.engine.train import read_metrics
+    from cfsnn_cli.engine.run_folder import read_metrics
 
     train(tiny_recipe("train.epochs=1", "train.precision='bf16'"), tmp_path / "run")
     [metrics] = read_metrics(tmp_path / "run")
