@@ -97,11 +97,11 @@ def evaluate(
     with torch.no_grad():
         for index, (x_seq, labels) in enumerate(loader):
             x_seq, labels = x_seq.to(device, non_blocking=True), labels.to(device, non_blocking=True)
-            with autocast, observe() as seen:
+            with autocast, observe(membrane=False) as seen:
                 logits_seq = model(x_seq)
             for layer in seen.layers:
                 i = layer_index[layer.layer]
-                spike_events[i] += layer.spike_events.double()
+                spike_events[i] += layer.spike_events
                 neuron_steps[i] += layer.neurons * x_seq.shape[0]
             logits_seq = logits_seq.float()
             batch = labels.numel()

@@ -164,18 +164,24 @@ class SpikingNeuron(nn.Module):
         seen = current_observations()
         kernel = sequence_kernel(self.backend, x_seq, self.rule)
         spikes, positive, negative = kernel(
-            x_seq, self._ready("decay", x_seq), self._ready("threshold", x_seq), alpha, self.rule, seen is not None
+            x_seq,
+            self._ready("decay", x_seq),
+            self._ready("threshold", x_seq),
+            alpha,
+            self.rule,
+            seen is not None and seen.membrane,
         )
         spikes = spikes.to(spikes_dtype)
         if seen is not None:
-            channels = positive.numel()
+            channels = positive.numel()  # 0 when the membrane sums were not asked for
             seen.layers.append(
                 LayerObservation(
                     layer=self,
                     positive=positive,
                     negative=negative,
-                    elements_per_channel=x_seq.numel() // channels,
-                    spike_events=spikes.detach().abs().sum(),
+                    elements_per_channel=x_seq.numel() // channels if channels else 0,
+                    # float64: a bfloat16 sum of spikes rounds counts above 256
+                    spike_events=spikes.detach().abs().sum(dtype=torch.float64),
                     neurons=x_seq[0].numel(),
                 )
             )
