@@ -98,6 +98,7 @@ def test_without_tensorboard_the_recipe_is_refused_before_the_run_folder(tmp_pat
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_a_resumed_run_appends_and_shows_each_epoch_once(tmp_path):
     from torch.utils.tensorboard import SummaryWriter
 

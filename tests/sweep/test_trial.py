@@ -53,6 +53,7 @@ def test_a_folder_locked_by_another_holder_is_left_alone(tmp_path):
     assert lock_is_free(lock)
 
 
+@pytest.mark.slow
 def test_a_folder_left_by_a_trial_killed_before_its_first_epoch_starts_over(tmp_path):
     run_dir, lock = tmp_path / "trials" / "c", tmp_path / "locks" / "c.lock"
     run_dir.mkdir(parents=True)
