@@ -6,7 +6,6 @@ import math
 import random
 import shutil
 import statistics
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,6 @@ from typer.testing import CliRunner
 
 from cfsnn_cli.cli.app import app
 from cfsnn_cli.recipe import load_recipe
-from tests.cli.test_subprocess import CFSNN, ENV
 
 GRID = {"optim.lr": ["0.003", "0.01"], "model.hidden": ["[16]", "[32]"]}
 SEEDS = (0, 1)
@@ -247,33 +245,3 @@ def test_outputs_never_replace_what_compare_reads(tmp_path):
     assert (folder / "metrics.jsonl").read_text() == before
     result = run("compare", folder, "--plot", tmp_path / "compare.jpg")
     assert result.exit_code == 2 and "--plot" in result.stderr and len(result.stderr.strip().splitlines()) == 1
-
-
-@pytest.mark.slow
-def test_a_real_sweep_of_the_grid_with_seeds(tmp_path):
-    """`cfsnn sweep` trains the 2 × 2 grid with 2 seeds (two epochs each); the installed `cfsnn
-    compare` reports each run's own numbers."""
-    folder = tmp_path / "sweep"
-    grid = [arg for field, values in GRID.items() for arg in ("--grid", f"{field}={','.join(values)}")]
-    tiny = ["--set", "train.epochs=2", "--set", "data.batch_size=64"]
-    command = [CFSNN, "sweep", "quickstart", *grid, "--seeds", str(len(SEEDS)), *tiny, "--out", str(folder)]
-    swept = subprocess.run(command, capture_output=True, text=True, env=ENV, timeout=600)
-    assert swept.returncode == 0, swept.stdout + swept.stderr
-    report_path, plot = tmp_path / "compare.json", tmp_path / "compare.png"
-    result = subprocess.run(
-        [CFSNN, "compare", str(folder), "--json", str(report_path), "--plot", str(plot)],
-        capture_output=True,
-        text=True,
-        env=ENV,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    report = json.loads(report_path.read_text())
-    check_numbers_against_metrics(report, folder / "trials")
-    assert "model.hidden" in result.stdout and "optim.lr" in result.stdout  # COLUMNS=120: names on one line
-    assert "neuron.kind" not in result.stdout
-    for configuration in report["configurations"]:
-        summary = configuration["final_test_accuracy"]
-        assert f"{100 * summary['mean']:.2f} ±{100 * summary['std']:.2f}" in result.stdout
-    with Image.open(plot) as image:
-        assert image.format == "PNG"

@@ -11,11 +11,13 @@ import time
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from typer.testing import CliRunner
 
 from cfsnn_cli.cli.app import app
 from cfsnn_cli.recipe import load_recipe
 from tests.cli.helpers import refused
+from tests.cli.test_compare import GRID, SEEDS, check_numbers_against_metrics
 
 CFSNN = str(Path(sys.executable).parent / "cfsnn")
 ENV = {**os.environ, "COLUMNS": "200", "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
@@ -118,10 +120,12 @@ def test_a_killed_sweep_resumes_without_repeating_finished_trials(tmp_path):
 
 
 @pytest.mark.slow
-def test_two_processes_sharing_one_sqlite_storage_train_disjoint_trials(tmp_path):
+def test_two_processes_share_one_sqlite_storage_and_compare_reports_each_runs_numbers(tmp_path):
+    """Two `cfsnn sweep` processes on the 2 × 2 grid with 2 seeds train disjoint trials; `cfsnn
+    compare` of the sweep then reports the numbers of each run's own metrics.jsonl."""
     out = tmp_path / "sweep"
-    grid = ["--grid", "neuron.kind=cf,lif", "--seeds", "2"]
-    command = sweep_command(out, *grid, "--set", "train.epochs=2")
+    grid = [arg for field, values in GRID.items() for arg in ("--grid", f"{field}={','.join(values)}")]
+    command = sweep_command(out, *grid, "--seeds", str(len(SEEDS)), "--set", "train.epochs=2")
     first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
     time.sleep(1.0)  # the first makes the folder and the study; the second joins them
     second = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
@@ -132,8 +136,20 @@ def test_two_processes_sharing_one_sqlite_storage_train_disjoint_trials(tmp_path
     assert trained[0] and trained[1], "both processes trained"
     assert not trained[0] & trained[1], "no run was trained twice"
     runs = {run.name for run in (out / "trials").iterdir()}
-    assert trained[0] | trained[1] == runs and len(runs) == 4
-    assert all(len(epochs(out / "trials" / name)) == 2 for name in runs)
+    assert trained[0] | trained[1] == runs and len(runs) == 8
+
+    report_path, plot = tmp_path / "compare.json", tmp_path / "compare.png"
+    compare = [CFSNN, "compare", str(out), "--json", str(report_path), "--plot", str(plot)]
+    result = subprocess.run(compare, capture_output=True, text=True, env=ENV, timeout=120)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(report_path.read_text())
+    check_numbers_against_metrics(report, out / "trials")
+    assert "model.hidden" in result.stdout and "optim.lr" in result.stdout and "neuron.kind" not in result.stdout
+    for configuration in report["configurations"]:
+        summary = configuration["final_test_accuracy"]
+        assert f"{100 * summary['mean']:.2f} ±{100 * summary['std']:.2f}" in result.stdout
+    with Image.open(plot) as image:
+        assert image.format == "PNG"
 
 
 @pytest.mark.slow
