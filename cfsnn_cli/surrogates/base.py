@@ -29,7 +29,7 @@ class Surrogate(nn.Module):
     """Base class: subclasses set `default_alpha` and define `primitive` (F) and `derivative` (F').
 
     σ_α(u) = F(α·u), so a larger α is a narrower, taller surrogate gradient. A learned α is stored
-    raw as a and read as α = alpha_min + softplus(a), started at `alpha`.
+    raw as p and read as α = alpha_min + softplus(s·p), started at `alpha`, with s = `lr_scale`.
 
     Args:
         alpha: the initial sharpness α > alpha_min, in 1/(units of H); None means the kind's `default_alpha`.
@@ -37,6 +37,11 @@ class Surrogate(nn.Module):
         learnable: "none" (α fixed), "layer" (one α for the layer) or "timestep" (one α per step).
         timesteps: T, the number of steps; needed by learnable = "timestep" (recipes fill it in
             from data.timesteps).
+        lr_scale: s > 0, how much faster than the other parameters a learned α moves. The raw
+            parameter is multiplied by s before the softplus, so Adam(W), whose step does not
+            depend on the gradient's scale, moves softplus's argument s times as far per step:
+            exactly a learning rate s times larger for α. (Under SGD the step grows by s².)
+            1 (the default) is the plain parameterisation.
     """
 
     default_alpha: float = 4.0
@@ -47,11 +52,13 @@ class Surrogate(nn.Module):
         alpha_min: float = 0.1,
         learnable: Learnable = "none",
         timesteps: int | None = None,
+        lr_scale: float = 1.0,
     ):
         super().__init__()
         alpha = self.default_alpha if alpha is None else float(alpha)
         require(alpha_min >= 0, "alpha_min", f"must be >= 0 (got {alpha_min})")
         require(alpha > alpha_min, "alpha", f"must be > alpha_min = {alpha_min} (got {alpha})")
+        require(lr_scale > 0, "lr_scale", f"must be > 0 (got {lr_scale})")
         require(
             learnable in LEARNABLE_MODES,
             "learnable",
@@ -66,11 +73,13 @@ class Surrogate(nn.Module):
         self.alpha = alpha
         self.alpha_min = float(alpha_min)
         self.learnable = learnable
+        self.lr_scale = float(lr_scale)
         self.timesteps = timesteps if learnable == "timestep" else None
         if learnable != "none":
-            # Stored raw, read as alpha_min + softplus(raw): α stays above alpha_min whatever the optimiser does.
+            # Stored raw, read as alpha_min + softplus(lr_scale·raw): α stays above alpha_min whatever
+            # the optimiser does, and lr_scale sets how fast Adam moves it.
             size = timesteps if learnable == "timestep" else 1
-            self.raw_alpha = nn.Parameter(torch.full((size,), inverse_softplus(alpha - alpha_min)))
+            self.raw_alpha = nn.Parameter(torch.full((size,), inverse_softplus(alpha - alpha_min) / self.lr_scale))
 
     # -- the primitive, per kind -------------------------------------------------------------
     @staticmethod
@@ -88,7 +97,7 @@ class Surrogate(nn.Module):
         """The current α: shape [T] for per-step α, [1] otherwise."""
         if self.learnable == "none":
             return torch.tensor([self.alpha])
-        return self.alpha_min + nn.functional.softplus(self.raw_alpha)
+        return self.alpha_min + nn.functional.softplus(self.lr_scale * self.raw_alpha)
 
     def alpha_for(self, timesteps: int, like: torch.Tensor, needs_grad: bool) -> torch.Tensor:
         """α for an input of `timesteps` steps, on the device and dtype of `like`.
@@ -155,4 +164,5 @@ class Surrogate(nn.Module):
 
     def extra_repr(self) -> str:
         steps = f", timesteps={self.timesteps}" if self.timesteps else ""
-        return f"alpha={self.alpha}, alpha_min={self.alpha_min}, learnable={self.learnable!r}{steps}"
+        scale = f", lr_scale={self.lr_scale}" if self.lr_scale != 1.0 else ""
+        return f"alpha={self.alpha}, alpha_min={self.alpha_min}, learnable={self.learnable!r}{steps}{scale}"

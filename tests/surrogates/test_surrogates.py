@@ -104,3 +104,29 @@ def test_per_step_alpha_learns_per_step():
     grad = neuron.surrogate.raw_alpha.grad
     assert grad.shape == (4,)
     assert len(set(grad.tolist())) == 4  # each step got its own gradient
+
+
+@pytest.mark.parametrize("lr_scale", [0.5, 1.0, 10.0])
+def test_lr_scale_starts_at_alpha_and_moves_alpha_that_many_times_faster_under_adam(lr_scale):
+    """α = alpha_min + softplus(s·p): the same start whatever s, and Adam, whose step ignores the
+    gradient's scale, moves softplus's argument s times as far as with s = 1."""
+    from cfsnn_cli.positive import inverse_softplus
+
+    moved = {}
+    for scale in (1.0, lr_scale):
+        surrogate = build_surrogate("sigmoid", alpha=4.0, learnable="timestep", timesteps=3, lr_scale=scale)
+        assert torch.allclose(surrogate.alpha_values(), torch.tensor(4.0))
+        optimizer = torch.optim.AdamW(surrogate.parameters(), lr=1e-3, weight_decay=0.0)
+        (surrogate.alpha_values() * torch.tensor([1.0, -2.0, 0.5])).sum().backward()
+        optimizer.step()
+        after = surrogate.alpha_values().detach() - surrogate.alpha_min
+        moved[scale] = torch.log(torch.expm1(after)) - inverse_softplus(4.0 - surrogate.alpha_min)
+    assert torch.allclose(moved[lr_scale], lr_scale * moved[1.0], rtol=1e-3)
+    assert (moved[1.0] != 0).all()
+
+
+def test_lr_scale_must_be_positive():
+    from cfsnn_cli.errors import CfsnnError
+
+    with pytest.raises(CfsnnError, match="lr_scale"):
+        build_surrogate("sigmoid", learnable="layer", lr_scale=0.0)
