@@ -43,7 +43,16 @@ class SpikingNeuron(nn.Module):
             None makes a fresh `SigmoidSurrogate()` (α = 4, not learned).
         backend: the kernel: "auto" (the fused CPU kernel where it runs, else "torch"), "numba"
             or "torch" (see `cfsnn_cli.neurons.backends`); the results are the same.
+
+    Attributes:
+        channel_dim: the dimension of x_seq whose entries are the channels that the membrane
+            statistics (the PN term at channel granularity) are kept per: 2 (the default) for
+            [T, B, C, ...] maps and [T, B, C] features; a model sets −1 on the layers it feeds
+            tokens [T, B, N, D], so that each feature D is balanced on its own. Not a recipe
+            option: where the channels lie is the model's business, not the neuron's.
     """
+
+    channel_dim: int = 2
 
     def __init__(
         self,
@@ -138,7 +147,7 @@ class SpikingNeuron(nn.Module):
         """Run the whole sequence from V_0 = v_init.
 
         Args:
-            x_seq: input currents X_1..X_T, shape [T, B, ...] (channels, if any, on dim 2).
+            x_seq: input currents X_1..X_T, shape [T, B, ...] (channels, if any, on `channel_dim`).
 
         Returns:
             The spikes N_1..N_T, same shape: integers in [−D, D] (bipolar) or [0, D], in the
@@ -162,6 +171,10 @@ class SpikingNeuron(nn.Module):
         needs_grad = self.training and torch.is_grad_enabled()
         alpha = self.surrogate.alpha_for(x_seq.shape[0], x_seq, needs_grad)
         seen = current_observations()
+        # The kernels keep their statistics per dim 2; channels elsewhere are moved there as a view,
+        # which the fused kernel reads in place (channels last) and the torch kernel by strides.
+        channels_at = self.channel_dim % x_seq.dim() if x_seq.dim() > 2 else 2
+        x_seq = x_seq.movedim(channels_at, 2) if channels_at != 2 else x_seq
         kernel = sequence_kernel(self.backend, x_seq, self.rule)
         spikes, positive, negative = kernel(
             x_seq,
@@ -172,6 +185,8 @@ class SpikingNeuron(nn.Module):
             seen is not None and seen.membrane,
         )
         spikes = spikes.to(spikes_dtype)
+        if channels_at != 2:
+            spikes = spikes.movedim(2, channels_at)
         if seen is not None:
             channels = positive.numel()  # 0 when the membrane sums were not asked for
             seen.layers.append(

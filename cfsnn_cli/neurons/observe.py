@@ -14,10 +14,11 @@ from torch import nn
 class LayerObservation:
     """One neuron layer's pass over a sequence.
 
-    `positive` and `negative` are Σ relu(H) and Σ relu(−H) per channel (dim 2 of x_seq, or a single
-    channel for [T, B] inputs) over time, batch and space, each from `elements_per_channel` values.
-    They keep their autograd link to the neuron input; they are empty (and `elements_per_channel`
-    0) inside `observe(membrane=False)`. `spike_events` is Σ|N| (detached, float64: exact counts
+    `positive` and `negative` are Σ relu(H) and Σ relu(−H) per channel (the layer's `channel_dim`
+    of x_seq, dim 2 unless the model says otherwise, or a single channel for [T, B] inputs) over
+    time, batch and space (or tokens), each from `elements_per_channel` values. They keep their
+    autograd link to the neuron input; they are empty (and `elements_per_channel` 0) inside
+    `observe(membrane=False)`. `spike_events` is Σ|N| (detached, float64: exact counts
     whatever the spikes' dtype).
     """
 

@@ -30,3 +30,25 @@ def test_spike_counts_under_bf16_autocast_are_exact():
     assert spikes.dtype == torch.bfloat16
     assert seen.layers[0].spike_events.dtype == torch.float64
     assert seen.layers[0].spike_events.item() == spikes.float().abs().sum().item() > 256
+
+
+@pytest.mark.parametrize("backend", ["torch", "numba"])
+def test_channel_dim_keeps_the_statistics_per_token_feature(backend):
+    # tokens [T, B, N, D]: with channel_dim = -1 each of the D features is a channel; the spikes are
+    # those of the same layer on [T, B, D, N], and so are the sums and their gradients
+    x_tokens = torch.randn(4, 3, 5, 6, generator=torch.Generator().manual_seed(1), requires_grad=True)
+    x_moved = x_tokens.detach().transpose(2, 3).contiguous().requires_grad_()
+    tokens, channels_first = CFNeuron(levels=2, backend=backend), CFNeuron(levels=2, backend=backend)
+    tokens.channel_dim = -1
+    with observe() as seen_tokens:
+        spikes = tokens(x_tokens)
+    with observe() as seen_moved:
+        moved = channels_first(x_moved)
+    assert spikes.shape == x_tokens.shape and torch.equal(spikes, moved.transpose(2, 3))
+    (got,), (expected,) = seen_tokens.layers, seen_moved.layers
+    assert got.positive.numel() == 6 and got.elements_per_channel == 4 * 3 * 5
+    # the same sums, added in another order (float sums differ in the last bits)
+    assert torch.allclose(got.positive, expected.positive) and torch.allclose(got.negative, expected.negative)
+    (got.positive - got.negative).pow(2).sum().backward()
+    (expected.positive - expected.negative).pow(2).sum().backward()
+    assert torch.allclose(x_tokens.grad, x_moved.grad.transpose(2, 3))
