@@ -175,17 +175,43 @@ def build_objective(recipe: Recipe) -> Objective:
     )
 
 
+def no_weight_decay_names(model: nn.Module) -> set[str]:
+    """The parameter names `model` declares exempt from weight decay through a `no_weight_decay()`
+    method (timm's convention: position embeddings and the like); empty for a model without one.
+
+    Raises:
+        RuntimeError: a declared name is not one of the model's parameters (a typo there would
+            silently decay the parameter it meant).
+    """
+    declared = getattr(model, "no_weight_decay", None)
+    names = set(declared()) if callable(declared) else set()
+    unknown = names - {name for name, _ in model.named_parameters()}
+    if unknown:
+        raise RuntimeError(f"{type(model).__name__}.no_weight_decay() names no parameter: {sorted(unknown)}")
+    return names
+
+
+def decays(name: str, parameter: nn.Parameter, exempt: set[str]) -> bool:
+    """Whether weight decay applies: conv and linear weights (more than one dimension), except biases
+    and norms by name and what the model lists in `no_weight_decay()` (position embeddings, which
+    are 2-d or more but would be pulled towards no position information)."""
+    return parameter.dim() > 1 and not name.endswith(".bias") and name not in exempt
+
+
 def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """Weight decay for conv and linear weights only. Biases, BatchNorm, and the method's own
-    parameters (decay β, threshold θ, surrogate α — all 0-d or 1-d) are left alone: pulling them
-    towards zero would change the neuron being studied, not regularise the network."""
-    decayed = [p for p in model.parameters() if p.dim() > 1]
-    kept = [p for p in model.parameters() if p.dim() <= 1]
+    """Weight decay for conv and linear weights only. Biases, BatchNorm, position embeddings (by the
+    model's `no_weight_decay()`), and the method's own parameters (decay β, threshold θ, surrogate
+    α — all 0-d or 1-d) are left alone: pulling them towards zero would change the neuron being
+    studied or the tokens' positions, not regularise the network."""
+    exempt = no_weight_decay_names(model)
+    named = list(model.named_parameters())
+    decayed = [p for name, p in named if decays(name, p, exempt)]
+    kept = [p for name, p in named if not decays(name, p, exempt)]
     return [{"params": decayed, "weight_decay": weight_decay}, {"params": kept, "weight_decay": 0.0}]
 
 
 def build_optimizer(recipe: Recipe, model: nn.Module) -> torch.optim.Optimizer:
-    """AdamW or SGD from `[optim]`, with weight decay on conv and linear weights only."""
+    """AdamW or SGD from `[optim]`, with weight decay on conv and linear weights only (`parameter_groups`)."""
     optim = recipe.optim
     groups = parameter_groups(model, optim.weight_decay)
     if optim.kind == "sgd":

@@ -3,7 +3,7 @@ a `neuron()` factory (a fresh neuron layer per call), and returns a module mappi
 [T, B, ...] to per-step logits [T, B, K]."""
 
 # Importing a module registers its kinds.
-from cfsnn_cli.models import resnet, small, vgg  # noqa: F401 (importing a family registers its models)
+from cfsnn_cli.models import resnet, sdt, small, spikformer, vgg  # noqa: F401 (importing a family registers its models)
 from cfsnn_cli.models.registry import MODELS
 
 __all__ = ["MODELS"]

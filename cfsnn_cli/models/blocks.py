@@ -123,3 +123,56 @@ class SpikingClassifier(nn.Module):
 
     def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
         return self.head(self.pool(self.features(x_seq)))
+
+
+# -- tokens [T, B, N, D] ---------------------------------------------------------------------------
+
+
+class TokenBatchNorm(nn.BatchNorm1d):
+    """BatchNorm over the feature dimension D of tokens [T·B, N, D] (or of features [T·B, D]): each
+    feature normalised over time, batch and tokens together, as Spikformer's BatchNorm1d on the
+    transposed tokens. It is a BatchNorm1d, so `engine/folding.py` folds it into the Linear before
+    it unchanged (both act on the last dimension).
+
+    Args:
+        num_features: D.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 3:
+            return super().forward(x.transpose(1, 2)).transpose(1, 2)
+        return super().forward(x)
+
+
+def linear_bn(in_features: int, out_features: int, bias: bool = False) -> TimeFolded:
+    """Linear → TokenBatchNorm over every step of tokens [T, B, N, D] (a 1×1 conv over tokens).
+
+    Args:
+        in_features: D of the input tokens.
+        out_features: D of the output tokens.
+        bias: give the Linear a bias (redundant before BatchNorm, kept where a published model has
+            one so that its parameter count is matched).
+    """
+    return TimeFolded(nn.Linear(in_features, out_features, bias=bias), TokenBatchNorm(out_features))
+
+
+def token_neuron(neuron: NeuronFactory) -> nn.Module:
+    """A fresh neuron layer for tokens [T, B, N, D] (or [T, B, 1, D]): its membrane statistics, and so
+    the PN term at channel granularity, are kept per feature D (`channel_dim = -1`)."""
+    layer = neuron()
+    layer.channel_dim = -1
+    return layer
+
+
+class ImageToTokens(nn.Module):
+    """Feature maps [T, B, D, H, W] → tokens [T, B, H·W, D], patches in row-major order."""
+
+    def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
+        return x_seq.flatten(3).transpose(2, 3)
+
+
+class TokenMean(nn.Module):
+    """Tokens [T, B, N, D] → their mean over the N tokens, [T, B, D] (the transformers' pooling)."""
+
+    def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
+        return x_seq.mean(2)

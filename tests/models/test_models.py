@@ -18,6 +18,13 @@ INPUTS = {
     "vggsnn": (2, 48, 48),
     "sew_resnet18": (3, 64, 64),
     "sew_resnet34": (3, 64, 64),
+    "spikformer": (2, 16, 16),
+    "sdt": (2, 16, 16),
+}
+# Options that shrink a family to a size a CPU test runs in a moment (the defaults are the published sizes).
+OPTIONS = {
+    "spikformer": {"depth": 1, "dim": 16, "heads": 2, "mlp_ratio": 2.0},
+    "sdt": {"depth": 1, "dim": 16, "mlp_ratio": 2.0},
 }
 T, B, CLASSES = 2, 2, 7
 
@@ -33,7 +40,9 @@ def fresh_neuron():
 @pytest.mark.parametrize("kind", MODELS.kinds())
 def test_model_maps_sequences_to_per_step_logits_and_trains(kind):
     torch.manual_seed(0)
-    model = MODELS.get(kind)(input_shape=INPUTS[kind], num_classes=CLASSES, neuron=fresh_neuron)
+    model = MODELS.get(kind)(
+        input_shape=INPUTS[kind], num_classes=CLASSES, neuron=fresh_neuron, **OPTIONS.get(kind, {})
+    )
     x_seq = torch.rand(T, B, *INPUTS[kind])
     logits = model(x_seq)
     assert logits.shape == (T, B, CLASSES)
