@@ -154,3 +154,13 @@ def test_transformers_refuse_sizes_they_cannot_take(kind, input_shape, options, 
     with pytest.raises(CfsnnError) as caught:
         tiny(kind, input_shape, **options)
     assert caught.value.field == field
+
+
+@pytest.mark.slow  # an epoch of spikformer-digits: about ten seconds on two CPU cores
+def test_spikformer_digits_learns_in_one_epoch(tmp_path):
+    from cfsnn_cli.engine.train import read_metrics, train
+    from cfsnn_cli.recipe import load_recipe
+
+    train(load_recipe("spikformer-digits", ["train.epochs=1"]), tmp_path / "run")
+    [metrics] = read_metrics(tmp_path / "run")
+    assert metrics["test_accuracy"] > 0.3  # ten classes: chance is 0.1
