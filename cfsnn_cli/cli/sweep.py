@@ -15,6 +15,8 @@ from cfsnn_cli.cli.train import RECIPE_HELP, SET_HELP
 from cfsnn_cli.errors import CfsnnError
 
 WORKER_LOG = "logs/worker-{}.log"
+# set in the processes `--workers` starts: their parent greets and sums up, once
+WORKER_VARIABLE = "CFSNN_SWEEP_WORKER"
 POLL_SECONDS = 2.0
 
 
@@ -68,12 +70,14 @@ def sweep(
         raise CfsnnError("--workers", f"must be >= 1 (got {workers})")
     plan = make_plan(recipe, overrides or [], grid or [], seeds, search, space)
     running, resumed = start_sweep(plan, out, storage)
+    a_worker = os.environ.get(WORKER_VARIABLE) == "1"
     if workers == 1:
-        _run_here(running, resumed)
+        _run_here(running, resumed and not a_worker)
     else:
         arguments = _worker_arguments(recipe, out, grid, seeds, overrides, search, space, storage)
         _run_workers(running, arguments, workers)
-    _summary(out)
+    if not a_worker:
+        _summary(running)
 
 
 def _run_here(running, resumed: bool) -> None:
@@ -113,16 +117,17 @@ def _worker_arguments(recipe, out, grid, seeds, overrides, search, space, storag
 
 
 def _run_workers(running, arguments: list[str], workers: int) -> None:
-    """Start `workers` processes on the sweep and show their joint progress until all end. Each
-    runs in its own session, so a Ctrl-C reaches them once, from here (a second one would abort
-    their checkpoint)."""
+    """Start `workers` processes on the sweep and show their joint progress until all end. They
+    share this process's group, so a Ctrl-C at the terminal (or a closed terminal) reaches each of
+    them once, as it reaches this one, which waits for them; a SIGTERM sent to this one alone is
+    passed on."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from cfsnn_cli.cli.render import console, say
     from cfsnn_cli.sweep.run import worker_threads
 
     root = running.folder.root
-    environment = {**os.environ, "OMP_NUM_THREADS": str(worker_threads(workers))}
+    environment = {**os.environ, "OMP_NUM_THREADS": str(worker_threads(workers)), WORKER_VARIABLE: "1"}
     processes, logs = [], []
     for index in range(workers):
         log = root / WORKER_LOG.format(index)
@@ -135,17 +140,21 @@ def _run_workers(running, arguments: list[str], workers: int) -> None:
                     stdout=handle,
                     stderr=subprocess.STDOUT,
                     env=environment,
-                    start_new_session=True,
                 )
             )
     say(console, f"{workers} worker processes on {root} (their output: {root / 'logs'})")
 
-    def forward(number, _frame):
-        for process in processes:
-            if process.poll() is None:
-                process.send_signal(number)
+    stopped_by: list[str] = []
 
-    previous = {number: signal.signal(number, forward) for number in (signal.SIGINT, signal.SIGTERM)}
+    def wait_for_workers(number, _frame):
+        stopped_by.append(signal.Signals(number).name)
+        if number == signal.SIGTERM:  # sent to this process alone: the workers would train on
+            for process in processes:
+                if process.poll() is None:
+                    process.send_signal(number)
+
+    handled = (signal.SIGINT, signal.SIGTERM)
+    previous = {number: signal.signal(number, wait_for_workers) for number in handled}
     progress = Progress(
         TextColumn("[bold]runs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
     )
@@ -159,19 +168,29 @@ def _run_workers(running, arguments: list[str], workers: int) -> None:
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
+    if stopped_by:
+        say(console, f"{stopped_by[0]}: the workers saved their trials; continue by running the same command again")
+        raise typer.Exit(128 + signal.Signals[stopped_by[0]])
     failed = [(index, process.returncode) for index, process in enumerate(processes) if process.returncode != 0]
     if failed:
         index, code = failed[0]
         say(console, f"worker {index} ended with exit code {code}; its output: {logs[index]}")
-        raise typer.Exit(code)
+        raise typer.Exit(code if code > 0 else 128 - code)  # -N: killed by signal N
 
 
-def _summary(out: Path) -> None:
-    """The sweep's runs side by side, as `cfsnn compare OUT` shows them."""
-    from cfsnn_cli.cli.compare import comparison_table, comparison_title
+def _summary(running) -> None:
+    """The sweep's runs side by side, as `cfsnn compare OUT` shows them (when it has any), and what
+    is left: runs other processes still train, or that failed."""
+    from cfsnn_cli.cli.compare import print_comparison
     from cfsnn_cli.cli.render import console, say
     from cfsnn_cli.engine.compare import find_runs, read_runs
+    from cfsnn_cli.engine.run_folder import TRIALS_FOLDER
 
-    comparison = read_runs(find_runs([out]))
-    console.print(comparison_table(comparison, comparison_title(comparison), console))
-    say(console, f"sweep folder: {out}  (again, with --json or --plot: cfsnn compare {out})")
+    out = running.folder.root
+    if any((out / TRIALS_FOLDER).glob("*/recipe.toml")):
+        comparison = read_runs(find_runs([out]))
+        print_comparison(comparison, console)
+    progress = running.progress()
+    left = f"; {progress.total - progress.finished} not finished yet" if progress.finished < progress.total else ""
+    say(console, f"sweep folder: {out}: {progress.finished} of {progress.total} runs finished{left}")
+    say(console, f"  (side by side, with --json or --plot: cfsnn compare {out})")

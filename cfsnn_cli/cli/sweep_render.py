@@ -9,7 +9,6 @@ from rich.table import Column
 from cfsnn_cli.cli.render import TerminalProgress, console, say
 from cfsnn_cli.engine.report import StepFinished
 from cfsnn_cli.sweep.run import SweepEvents
-from cfsnn_cli.sweep.trial import TrialOutcome
 
 
 class SweepDisplay(TerminalProgress, SweepEvents):
@@ -34,8 +33,8 @@ class SweepDisplay(TerminalProgress, SweepEvents):
         how = "resuming" if resumed else "starting"
         say(self.console, f"trial {number}: {how} {escape(name)}")
 
-    def trial_finished(self, name: str, outcome: TrialOutcome | None, note: str) -> None:
-        if outcome is not None and not outcome.busy:
+    def trial_finished(self, name: str, note: str, settled: bool) -> None:
+        if settled:
             self.finished += 1
             self.progress.update(self.runs, completed=self.finished)
         say(self.console, f"  {escape(name)}: {escape(note)}")

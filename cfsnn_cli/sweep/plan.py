@@ -89,11 +89,11 @@ class SweepPlan:
 
     def definition(self) -> dict[str, Any]:
         """What makes two sweeps the same sweep: rerunning a command with the same definition
-        resumes it; another one in the same folder is refused."""
+        resumes it; another one in the same folder is refused. A search's number of trials is not
+        part of it, so a search can be rerun with more."""
         return {
             "recipe": self.base.to_dict(),
             "grid": {axis.field: list(axis.literals) for axis in self.grid},
-            "trials": self.trials,
             "space": {name: dimension.to_dict() for name, dimension in self.space.items()},
         }
 
@@ -155,7 +155,9 @@ def make_plan(
         return plan
     if space_file is not None:
         raise CfsnnError("--space", "is read by a search: add --search TRIALS")
-    axes = [GridAxis.parse(text) for text in grid]
+    # in one order whatever the command line's: every process, and a rerun, see the same grid
+    axes = sorted((GridAxis.parse(text) for text in grid), key=lambda axis: axis.field)
+    axes = [GridAxis(axis.field, tuple(sorted(axis.literals))) for axis in axes]
     fields = [axis.field for axis in axes]
     for index, name in enumerate(fields):
         if name in fields[:index]:
@@ -165,8 +167,14 @@ def make_plan(
     if SEED_FIELD not in fields:
         axes.append(GridAxis(SEED_FIELD, tuple(str(base.seed + offset) for offset in range(seeds))))
     plan = SweepPlan(recipe, tuple(overrides), base, grid=tuple(axes))
+    seen: dict[str, dict[str, str]] = {}
     for point in plan.points():
-        plan.recipe_for(point)
+        resolved = json.dumps(plan.recipe_for(point).to_dict(), sort_keys=True)
+        if resolved in seen:  # `1` and `1.0`, or a value equal to the recipe's own default spelled out
+            same = ", ".join(f"{name}={value}" for name, value in point.items())
+            first = ", ".join(f"{name}={value}" for name, value in seen[resolved].items())
+            raise CfsnnError("--grid", f"{same} and {first} are the same recipe; list each value once")
+        seen[resolved] = point
     return plan
 
 

@@ -5,9 +5,12 @@ one sweep; each trial is an ordinary run folder under `trials/`.
 How a trial's fate is kept:
 - a grid's configurations come from Optuna's GridSampler; a search's from its default sampler,
   pruned on the per-epoch test accuracy by its median pruner;
-- a trial stopped by a signal is told FAIL and marked `interrupted`; a trial whose process was
-  killed stays RUNNING with its folder's lock free. Either is queued again when a sweep process
-  starts, under the same run name, and resumes its folder from the last saved step;
+- a trial holds its folder's lock from before it writes its run name until it is told its end,
+  so a RUNNING trial with a run name and a free lock has lost its process (killed, or its machine
+  gone): the next sweep process to start tells it FAIL;
+- a trial stopped by a signal or an error is told FAIL with the `error`; every FAIL trial but a
+  diverged one is queued again, under the same run name, when a sweep process starts, and resumes
+  its folder from the last saved step;
 - a trial that finds its folder locked by a live process is told PRUNED and marked `busy`, so
   two processes never train one configuration; one that finds its folder finished only reads it.
 """
@@ -15,6 +18,7 @@ How a trial's fate is kept:
 import json
 import logging
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,17 +27,17 @@ from typing import Any
 from cfsnn_cli.atomic import atomic_write_text
 from cfsnn_cli.engine.report import Reporter
 from cfsnn_cli.engine.run_folder import LOCKS_FOLDER, SWEEP_DATABASE, SWEEP_FILE, TRIALS_FOLDER
-from cfsnn_cli.engine.train import InterruptedBeforeTraining, StopRequest, TrainingDiverged, TrainingInterrupted
+from cfsnn_cli.engine.train import StopRequest, TrainingDiverged
 from cfsnn_cli.errors import CfsnnError
 from cfsnn_cli.extras import require_extra
 from cfsnn_cli.sweep.plan import SweepPlan, run_name
-from cfsnn_cli.sweep.trial import TrialOutcome, lock_is_free, run_trial
+from cfsnn_cli.sweep.trial import TrialOutcome, claimed, lock_is_free, run_trial
 
 FORMAT = "cfsnn-sweep/1"
 # what a trial carries in Optuna's user attributes
 RUN_ATTR = "run"  # its run folder's name under trials/
-INTERRUPTED_ATTR = "interrupted"  # stopped by a signal: run it again
-BUSY_ATTR = "busy"  # another process held its folder: not a result
+ERROR_ATTR = "error"  # what stopped it: a signal or an error (it is run again)
+BUSY_ATTR = "busy"  # the run name another process held (not RUN_ATTR: see queue_stopped); not a result
 DIVERGED_ATTR = "diverged"  # the loss became NaN: a result of a kind, never retried
 
 
@@ -53,6 +57,11 @@ class SweepFolder:
     def lock_path(self, name: str) -> Path:
         return self.root / LOCKS_FOLDER / f"{name}.lock"
 
+    @property
+    def setup_lock(self) -> Path:
+        """Held while a process checks or writes the definition and creates the default storage."""
+        return self.root / ".setup.lock"
+
     def default_storage(self) -> str:
         return f"sqlite:///{(self.root / SWEEP_DATABASE).resolve()}"
 
@@ -68,45 +77,75 @@ def import_optuna():
     return optuna
 
 
-def open_storage(url: str):
-    """An Optuna storage for `url`; a URL or database Optuna refuses is a CfsnnError naming --storage."""
+def open_storage(url: str, option: str = "--storage"):
+    """An Optuna storage for `url`; a URL or database Optuna refuses is a CfsnnError naming `option`."""
     optuna = import_optuna()
     # SQLite lets one writer in at a time; processes sharing the file wait for each other rather than fail
     engine = {"connect_args": {"timeout": 300}} if url.startswith("sqlite") else {}
-    try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=engine)
-    except Exception as error:  # SQLAlchemy and the drivers raise many kinds; all mean "cannot use this"
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise CfsnnError("--storage", f"Optuna cannot use {url!r}: {reason}") from None
+    for attempt in range(2):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine)
+        except Exception as error:  # SQLAlchemy and the drivers raise many kinds; all mean "cannot use this"
+            if attempt == 0:
+                # two processes meeting a new database both create its tables; the one that loses
+                # finds them made a moment later
+                time.sleep(1.0)
+                continue
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise CfsnnError(option, f"Optuna cannot use {url!r}: {reason}") from None
+    raise AssertionError("unreachable")
 
 
-def prepare_folder(folder: SweepFolder, plan: SweepPlan) -> bool:
+def prepare_folder(folder: SweepFolder, plan: SweepPlan) -> tuple[str, bool]:
     """Create the sweep folder with its definition, or check that the one there is this sweep's.
-    Returns whether it existed (the sweep resumes)."""
-    root, definition = folder.root, plan.definition()
+    Processes starting together on one folder take turns (a lock file in it), so exactly one
+    writes the definition and the others read it. Returns the study's name (as the folder
+    records it) and whether the folder existed (the sweep resumes); a refusal leaves nothing
+    behind that it made."""
+    root = folder.root
     if root.exists() and not root.is_dir():
         raise CfsnnError("--out", f"{root} is a file, not a folder")
-    if folder.definition_file.is_file():
-        try:
-            stored = json.loads(folder.definition_file.read_text())["definition"]
-        except (OSError, ValueError, KeyError, TypeError) as error:
-            raise CfsnnError(
-                "--out", f"{folder.definition_file} is not a readable sweep definition ({error})"
-            ) from None
-        differing = [key for key in definition if stored.get(key) != json.loads(json.dumps(definition[key]))]
-        if differing:
-            raise CfsnnError(
-                "--out",
-                f"{root} holds another sweep (its {', '.join(differing)} differ); rerun its own command to "
-                "resume it, or give this sweep another --out",
-            )
-        return True
-    if root.exists() and any(root.iterdir()):
-        raise CfsnnError("--out", f"{root} already holds files but no {SWEEP_FILE}; give the sweep an empty folder")
+    made_root = not root.exists()
     root.mkdir(parents=True, exist_ok=True)
-    record = {"format": FORMAT, "study": plan.study_name(), "definition": definition}
-    atomic_write_text(folder.definition_file, json.dumps(record, indent=2, sort_keys=True) + "\n")
-    return False
+    made_lock = not folder.setup_lock.exists()
+    try:
+        with claimed(folder.setup_lock, wait=True):
+            if folder.definition_file.is_file():
+                return _check_definition(folder, plan), True
+            if any(entry != folder.setup_lock for entry in root.iterdir()):
+                raise CfsnnError(
+                    "--out", f"{root} already holds files but no {SWEEP_FILE}; give the sweep an empty folder"
+                )
+            record = {"format": FORMAT, "study": plan.study_name(), "definition": plan.definition()}
+            atomic_write_text(folder.definition_file, json.dumps(record, indent=2, sort_keys=True) + "\n")
+            return record["study"], False
+    except BaseException:
+        if made_lock:
+            folder.setup_lock.unlink(missing_ok=True)
+        if made_root:
+            root.rmdir()
+        raise
+
+
+def _check_definition(folder: SweepFolder, plan: SweepPlan) -> str:
+    """The study named in the folder's definition, if that definition is this sweep's."""
+    try:
+        record = json.loads(folder.definition_file.read_text())
+        stored, study = record["definition"], record["study"]
+        # a grid's values in any order are the same grid
+        stored["grid"] = {field: sorted(values) for field, values in stored.get("grid", {}).items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        raise CfsnnError("--out", f"{folder.definition_file} is not a readable sweep definition ({error})") from None
+    definition = json.loads(json.dumps(plan.definition()))  # as JSON reads it back: tuples are lists
+    differing = [key for key in definition if stored.get(key) != definition[key]]
+    if differing:
+        verb = "differ" if len(differing) > 1 else "differs"
+        raise CfsnnError(
+            "--out",
+            f"{folder.root} holds another sweep (its {' and '.join(differing)} {verb}); "
+            "rerun its own command to resume it, or give this sweep another --out",
+        )
+    return study
 
 
 class SweepEvents:
@@ -114,7 +153,9 @@ class SweepEvents:
 
     def trial_started(self, number: int, name: str, assignment: dict[str, str], resumed: bool) -> None: ...
 
-    def trial_finished(self, name: str, outcome: TrialOutcome | None, note: str) -> None: ...
+    def trial_finished(self, name: str, note: str, settled: bool) -> None:
+        """`settled`: the configuration needs no more work (finished, pruned or diverged); not so
+        when another process holds its folder."""
 
 
 @dataclass
@@ -128,7 +169,7 @@ class SweepProgress:
 class Sweep:
     """One process's part of a sweep: opens (or joins) the study and runs trials until none is left."""
 
-    def __init__(self, plan: SweepPlan, folder: SweepFolder, storage):
+    def __init__(self, plan: SweepPlan, folder: SweepFolder, storage, study_name: str):
         self.optuna = import_optuna()
         self.plan, self.folder = plan, folder
         optuna = self.optuna
@@ -141,7 +182,7 @@ class Sweep:
         self.sampler = sampler
         self.study = optuna.create_study(
             storage=storage,
-            study_name=plan.study_name(),
+            study_name=study_name,
             sampler=sampler,
             pruner=pruner,
             direction="maximize",
@@ -181,27 +222,31 @@ class Sweep:
         # by an error): this process has nothing left to start
         return not self.plan.is_search and self.sampler.is_exhausted(self.study)
 
-    def queue_interrupted(self) -> int:
-        """Queue again, under their run names, the trials a signal or a killed process stopped.
-        Two processes starting together may both queue one: the second copy finds the folder
-        busy or finished, and costs nothing."""
+    def queue_stopped(self) -> int:
+        """Tell FAIL the RUNNING trials whose process is gone, and queue again, under their run
+        names, the configurations a signal, an error or a lost process stopped. Two processes
+        starting together may both queue one: the second copy finds the folder busy or finished,
+        and costs nothing."""
         state = self.optuna.trial.TrialState
         by_run: dict[str, list] = {}
         for trial in self._trials():
-            if RUN_ATTR in trial.user_attrs:
-                by_run.setdefault(trial.user_attrs[RUN_ATTR], []).append(trial)
+            # a busy trial names its run apart: it never held the lock, so a RUNNING one with a
+            # run name and a free lock is always a lost one
+            name = trial.user_attrs.get(RUN_ATTR) or trial.user_attrs.get(BUSY_ATTR)
+            if name is not None:
+                by_run.setdefault(name, []).append(trial)
         queued = 0
         for name, trials in sorted(by_run.items()):
-            if any(self._settled(t) or t.state == state.WAITING for t in trials):
-                continue
             running = [t for t in trials if t.state == state.RUNNING]
             if running and not lock_is_free(self.folder.lock_path(name)):
                 continue  # a live process is on it
-            stopped = running or [t for t in trials if t.user_attrs.get(INTERRUPTED_ATTR)]
-            if stopped:
-                latest = max(stopped, key=lambda t: t.number)
-                self.study.enqueue_trial(dict(latest.params), user_attrs={RUN_ATTR: name})
-                queued += 1
+            for lost in running:
+                self.study.tell(lost.number, state=state.FAIL, skip_if_finished=True)
+            if any(self._settled(t) or t.state == state.WAITING for t in trials):
+                continue
+            latest = max(trials, key=lambda t: t.number)
+            self.study.enqueue_trial(dict(latest.params), user_attrs={RUN_ATTR: name})
+            queued += 1
         return queued
 
     # -- running
@@ -217,35 +262,54 @@ class Sweep:
 
         Raises what training raises, but a diverged trial, which is recorded and skipped.
         """
-        state = self.optuna.trial.TrialState
-        self.queue_interrupted()
+        self.queue_stopped()
         while not self.done():
-            trial = self.study.ask()
+            self._run_one(self.study.ask(), training, events, stop)
+        return self.progress()
+
+    def _run_one(self, trial, training: Reporter, events: SweepEvents, stop: StopRequest) -> None:
+        state = self.optuna.trial.TrialState
+        told = False
+
+        def tell(**how) -> None:
+            nonlocal told
+            self.study.tell(trial, **how)
+            told = True
+
+        try:
             assignment = self.assignment(trial)
             name = trial.user_attrs.get(RUN_ATTR) or (
                 f"trial-{trial.number:04d}" if self.plan.is_search else run_name(assignment)
             )
-            trial.set_user_attr(RUN_ATTR, name)
-            recipe = self.plan.recipe_for(assignment, source="--space" if self.plan.is_search else "--grid")
-            run_dir = self.folder.run_dir(name)
-            events.trial_started(trial.number, name, assignment, resumed=run_dir.exists())
-            try:
-                outcome = run_trial(recipe, run_dir, self.folder.lock_path(name), training, stop, self._pruning(trial))
-            except TrainingDiverged as diverged:
-                trial.set_user_attr(DIVERGED_ATTR, str(diverged))
-                self.study.tell(trial, state=state.FAIL)
-                events.trial_finished(name, None, f"diverged: {diverged}")
-                continue
-            except (TrainingInterrupted, InterruptedBeforeTraining, KeyboardInterrupt):
-                trial.set_user_attr(INTERRUPTED_ATTR, True)
-                self.study.tell(trial, state=state.FAIL)
-                raise
-            except BaseException:
-                self.study.tell(trial, state=state.FAIL)
-                raise
-            self._tell(trial, outcome)
-            events.trial_finished(name, outcome, _note(outcome))
-        return self.progress()
+            with claimed(self.folder.lock_path(name)) as ours:
+                if not ours:
+                    trial.set_user_attr(BUSY_ATTR, name)
+                    tell(state=state.PRUNED)
+                    events.trial_finished(name, "another process is running it", settled=False)
+                    return
+                trial.set_user_attr(RUN_ATTR, name)  # under the lock: see the module's docstring
+                recipe = self.plan.recipe_for(assignment, source="--space" if self.plan.is_search else "--grid")
+                run_dir = self.folder.run_dir(name)
+                events.trial_started(trial.number, name, assignment, resumed=run_dir.exists())
+                try:
+                    outcome = run_trial(recipe, run_dir, training, stop, self._pruning(trial))
+                except TrainingDiverged as diverged:
+                    trial.set_user_attr(DIVERGED_ATTR, str(diverged))
+                    tell(state=state.FAIL)
+                    events.trial_finished(name, f"diverged: {diverged}", settled=True)
+                    return
+                if outcome.pruned:
+                    tell(state=state.PRUNED)
+                else:
+                    tell(values=outcome.final_accuracy)
+                events.trial_finished(name, _note(outcome), settled=True)
+        except BaseException as error:
+            # a signal (TrainingInterrupted, KeyboardInterrupt) or an error: the configuration is
+            # run again by the next sweep process to start
+            if not told:
+                trial.set_user_attr(ERROR_ATTR, (str(error) or type(error).__name__).splitlines()[0])
+                tell(state=state.FAIL)
+            raise
 
     def _pruning(self, trial) -> Callable[[int, dict[str, Any]], bool] | None:
         if not self.plan.is_search:
@@ -256,16 +320,6 @@ class Sweep:
             return trial.should_prune()
 
         return should_stop
-
-    def _tell(self, trial, outcome: TrialOutcome) -> None:
-        state = self.optuna.trial.TrialState
-        if outcome.busy:
-            trial.set_user_attr(BUSY_ATTR, True)
-            self.study.tell(trial, state=state.PRUNED)
-        elif outcome.pruned:
-            self.study.tell(trial, state=state.PRUNED)
-        else:
-            self.study.tell(trial, outcome.final_accuracy)
 
 
 def _grid_sampler(optuna, space: dict[str, list[str]]):
@@ -282,8 +336,6 @@ def _grid_sampler(optuna, space: dict[str, list[str]]):
 
 
 def _note(outcome: TrialOutcome) -> str:
-    if outcome.busy:
-        return "another process is running it"
     if outcome.pruned:
         return "pruned"
     how = "already finished" if outcome.already_finished else "resumed and finished" if outcome.resumed else "finished"
@@ -295,12 +347,12 @@ def start_sweep(plan: SweepPlan, out: Path, storage_url: str | None) -> tuple[Sw
     first trial. Returns the sweep and whether it resumes one begun before."""
     folder = SweepFolder(out)
     storage = open_storage(storage_url) if storage_url is not None else None  # refused before any folder
-    resumed = prepare_folder(folder, plan)
+    study_name, resumed = prepare_folder(folder, plan)
     if storage is None:
-        storage = open_storage(folder.default_storage())
-    return Sweep(plan, folder, storage), resumed
+        storage = open_storage(folder.default_storage(), option="--out")
+    return Sweep(plan, folder, storage, study_name), resumed
 
 
 def worker_threads(workers: int) -> int:
-    """Torch threads per worker process: the cores shared out, at least one each."""
-    return max(1, (os.cpu_count() or 1) // workers)
+    """Torch threads per worker process: the cores this process may run on, shared out, at least one each."""
+    return max(1, len(os.sched_getaffinity(0)) // workers)

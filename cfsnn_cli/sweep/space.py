@@ -109,10 +109,11 @@ def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, dict[str, Any]
         name = f"{prefix}{key}"
         if not isinstance(value, dict):
             raise CfsnnError(name, "must be a table of low/high or choices")
-        if set(value) & (RANGE_KEYS | {"choices"}):
-            fields[name] = value
-        else:
-            fields.update(_flatten(value, f"{name}."))
+        found = {name: value} if set(value) & (RANGE_KEYS | {"choices"}) else _flatten(value, f"{name}.")
+        for field in found:
+            if field in fields:  # `["optim.lr"]` and `[optim] lr = {...}` in one file
+                raise CfsnnError(field, "is given twice")
+        fields.update(found)
     return fields
 
 
@@ -131,4 +132,10 @@ def read_space(path: Path) -> dict[str, Dimension]:
         raise error.from_source(str(path)) from None
     if not fields:
         raise CfsnnError("--space", "names no field to search", str(path))
+    if "seed" in fields:
+        raise CfsnnError(
+            "seed",
+            "is not searched: a search runs the recipe's seed (repeat a configuration over seeds with --grid)",
+            str(path),
+        )
     return {name: _dimension(name, table, str(path)) for name, table in fields.items()}

@@ -1,6 +1,7 @@
-"""One trial's run folder: claimed by a lock, then read if finished, resumed if interrupted, or
-trained from the start. Whatever stopped a trial before (Ctrl-C, a killed process, a lost machine),
-running it again never repeats a finished epoch, and two processes never train one folder."""
+"""One trial's run folder, claimed by a lock (`claimed`), then read if finished, resumed if
+interrupted, or trained from the start (`run_trial`). Whatever stopped a trial before (Ctrl-C, a
+killed process, a lost machine), running it again never repeats a finished epoch, and two
+processes never train one folder."""
 
 import fcntl
 import os
@@ -23,10 +24,9 @@ PRUNED = "pruned"  # the StopRequest reason a pruning decision gives
 
 @dataclass
 class TrialOutcome:
-    """How a trial ended: `busy` (another process holds its folder), `pruned` or finished."""
+    """How a trial's run ended: `pruned`, or finished (perhaps `already_finished` before)."""
 
     run_dir: Path
-    busy: bool = False
     pruned: bool = False
     final_accuracy: float | None = None
     resumed: bool = False
@@ -34,15 +34,15 @@ class TrialOutcome:
 
 
 @contextmanager
-def claimed(lock_path: Path) -> Iterator[bool]:
+def claimed(lock_path: Path, wait: bool = False) -> Iterator[bool]:
     """Hold an exclusive lock on `lock_path` for the block; yields False (and holds nothing) when
-    another process has it. The kernel drops a lock with its process, so a killed worker's run is
-    free again at once: no stale lock files to clean up."""
+    another process has it, or waits for it with `wait`. The kernel drops a lock with its process,
+    so a killed worker's run is free again at once: no stale lock files to clean up."""
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(descriptor, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             yield False
             return
@@ -79,48 +79,41 @@ class PruningReporter(Reporter):
             self.stop.request(PRUNED)
 
 
-def finished(run_dir: Path, recipe: Recipe) -> bool:
-    """Whether the run in `run_dir` has trained all its epochs (by its saved training state)."""
-    position = saved_position(run_dir)
-    return position is not None and position.epoch >= recipe.train.epochs
-
-
 def run_trial(
     recipe: Recipe,
     run_dir: Path,
-    lock_path: Path,
     reporter: Reporter,
     stop: StopRequest,
     should_stop: Callable[[int, dict[str, Any]], bool] | None = None,
 ) -> TrialOutcome:
-    """Bring the run of `recipe` in `run_dir` to its end, unless another process holds `lock_path`.
+    """Bring the run of `recipe` in `run_dir` to its end; the caller holds the folder's lock.
 
     Raises what `train` raises; TrainingInterrupted for a signal (the folder then resumes next time).
     """
-    with claimed(lock_path) as ours:
-        if not ours:
-            return TrialOutcome(run_dir, busy=True)
-        if finished(run_dir, recipe):
-            return TrialOutcome(run_dir, final_accuracy=_final_accuracy(run_dir), already_finished=True)
-        resuming = saved_position(run_dir) is not None
-        if resuming:
-            stored = resume_recipe(run_dir)
-            if stored.to_dict() != recipe.to_dict():
-                raise CfsnnError("--out", f"{run_dir} holds a run of another recipe; give the sweep another --out")
-        elif run_dir.exists():
-            # a process killed before its first epoch ended leaves at most the recipe: start over
-            shutil.rmtree(run_dir)
-        watched = PruningReporter(reporter, stop, should_stop) if should_stop else reporter
-        try:
-            result = train(recipe, run_dir, resume=resuming, reporter=watched, stop=stop)
-        except TrainingInterrupted as interrupted:
-            if interrupted.reason != PRUNED:
-                raise
-            stop.reason = None  # the sweep goes on with its next trial
-            return TrialOutcome(run_dir, pruned=True, resumed=resuming)
-        if stop.reason == PRUNED:  # pruned after the last epoch: it is finished all the same
-            stop.reason = None
-        return TrialOutcome(run_dir, final_accuracy=result.final["test_accuracy"], resumed=resuming)
+    try:
+        position = saved_position(run_dir)
+        stored = resume_recipe(run_dir) if position is not None else None
+    except CfsnnError as error:  # a state file cut short by a full disk, say
+        raise CfsnnError("--out", f"trial folder {run_dir}: {error.problem}") from None
+    if stored is not None and stored.to_dict() != recipe.to_dict():
+        raise CfsnnError("--out", f"{run_dir} holds a run of another recipe; give the sweep another --out")
+    if position is not None and position.epoch >= recipe.train.epochs:
+        return TrialOutcome(run_dir, final_accuracy=_final_accuracy(run_dir), already_finished=True)
+    resuming = position is not None
+    if not resuming and run_dir.exists():
+        # a process killed before its first epoch ended leaves at most the recipe: start over
+        shutil.rmtree(run_dir)
+    watched = PruningReporter(reporter, stop, should_stop) if should_stop else reporter
+    try:
+        result = train(recipe, run_dir, resume=resuming, reporter=watched, stop=stop)
+    except TrainingInterrupted as interrupted:
+        if interrupted.reason != PRUNED:
+            raise
+        stop.reason = None  # the sweep goes on with its next trial
+        return TrialOutcome(run_dir, pruned=True, resumed=resuming)
+    if stop.reason == PRUNED:  # pruned after the last epoch: it is finished all the same
+        stop.reason = None
+    return TrialOutcome(run_dir, final_accuracy=result.final["test_accuracy"], resumed=resuming)
 
 
 def _final_accuracy(run_dir: Path) -> float:

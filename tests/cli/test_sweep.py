@@ -57,7 +57,8 @@ def test_without_optuna_the_extra_to_install_is_named(tmp_path, monkeypatch):
 def test_a_folder_holding_another_sweep_is_refused(tmp_path):
     out = tmp_path / "sweep"
     out.mkdir()
-    (out / "sweep.json").write_text(json.dumps({"definition": {"grid": {"neuron.kind": ['"cf"']}}}))
+    record = {"study": "cfsnn-quickstart-0", "definition": {"grid": {"neuron.kind": ['"cf"']}}}
+    (out / "sweep.json").write_text(json.dumps(record))
     refused(invoke("--grid", "neuron.kind=lif", "--out", out), "--out", "another sweep")
     assert sorted(p.name for p in out.iterdir()) == ["sweep.json"]
 

@@ -152,3 +152,35 @@ def test_search_options_must_go_together(tmp_path, kwargs, field):
     with pytest.raises(CfsnnError) as caught:
         plan(**kwargs)
     assert caught.value.field == field
+
+
+def test_one_value_in_two_spellings_is_refused():
+    with pytest.raises(CfsnnError, match="same recipe"):
+        plan("loss.balance=1,1.0")
+
+
+def test_the_order_of_axes_and_values_does_not_change_the_sweep():
+    first = plan("neuron.kind=cf,lif", "loss.balance=0,0.1")
+    second = plan("loss.balance=0.1,0", "neuron.kind=lif,cf")
+    assert first.definition() == second.definition() and first.study_name() == second.study_name()
+
+
+def test_a_search_with_more_trials_is_the_same_search(tmp_path):
+    path = tmp_path / "space.toml"
+    path.write_text(SPACE)
+    assert plan(trials=4, space=path).study_name() == plan(trials=40, space=path).study_name()
+
+
+@pytest.mark.parametrize(
+    "text,field",
+    [
+        ('["optim.lr"]\nlow = 0.1\nhigh = 1\n\n[optim]\nlr = {low = 0.2, high = 2}\n', "optim.lr"),
+        ('["seed"]\nlow = 0\nhigh = 9\n', "seed"),
+    ],
+)
+def test_a_field_named_twice_or_the_seed_is_refused_in_a_space(tmp_path, text, field):
+    path = tmp_path / "space.toml"
+    path.write_text(text)
+    with pytest.raises(CfsnnError) as caught:
+        plan(trials=3, space=path)
+    assert caught.value.field == field and str(path) in str(caught.value)

@@ -1,5 +1,5 @@
 """One trial's folder: pruned after an epoch it keeps a resumable state; run again it resumes and
-finishes; finished, it is only read; locked by another process, it is left alone."""
+finishes; finished, it is only read; its lock has one holder at a time."""
 
 import json
 
@@ -18,7 +18,7 @@ def metrics(run_dir):
 @pytest.mark.slow
 def test_a_pruned_trial_resumes_where_it_stopped_and_a_finished_one_is_only_read(tmp_path):
     recipe = tiny_recipe("train.epochs=3")
-    run_dir, lock = tmp_path / "trials" / "a", tmp_path / "locks" / "a.lock"
+    run_dir = tmp_path / "trials" / "a"
     asked = []
 
     def prune_after_first_epoch(epoch, _metrics):
@@ -26,37 +26,37 @@ def test_a_pruned_trial_resumes_where_it_stopped_and_a_finished_one_is_only_read
         return True
 
     stop = StopRequest()
-    pruned = run_trial(recipe, run_dir, lock, Reporter(), stop, prune_after_first_epoch)
+    pruned = run_trial(recipe, run_dir, Reporter(), stop, prune_after_first_epoch)
     assert pruned.pruned and asked == [1] and stop.reason is None
     first = metrics(run_dir)
     assert [m["epoch"] for m in first] == [1]
 
-    finished = run_trial(recipe, run_dir, lock, Reporter(), StopRequest())
+    finished = run_trial(recipe, run_dir, Reporter(), StopRequest())
     assert finished.resumed and not finished.pruned
     after = metrics(run_dir)
     assert [m["epoch"] for m in after] == [1, 2, 3] and after[0] == first[0]
     assert finished.final_accuracy == after[-1]["test_accuracy"]
 
     model = (run_dir / "model.safetensors").stat().st_mtime_ns
-    again = run_trial(recipe, run_dir, lock, Reporter(), StopRequest())
+    again = run_trial(recipe, run_dir, Reporter(), StopRequest())
     assert again.already_finished and again.final_accuracy == finished.final_accuracy
     assert (run_dir / "model.safetensors").stat().st_mtime_ns == model
 
 
-def test_a_folder_locked_by_another_holder_is_left_alone(tmp_path):
-    run_dir, lock = tmp_path / "trials" / "b", tmp_path / "locks" / "b.lock"
+def test_a_lock_has_one_holder_at_a_time_and_is_free_after(tmp_path):
+    lock = tmp_path / "locks" / "b.lock"
     with claimed(lock) as ours:
-        assert ours and not lock_is_free(lock)
         # flock locks belong to an open file: a second open in this process plays another process
-        outcome = run_trial(tiny_recipe(), run_dir, lock, Reporter(), StopRequest())
-    assert outcome.busy and not run_dir.exists()
+        assert ours and not lock_is_free(lock)
+        with claimed(lock) as again:
+            assert not again
     assert lock_is_free(lock)
 
 
 @pytest.mark.slow
 def test_a_folder_left_by_a_trial_killed_before_its_first_epoch_starts_over(tmp_path):
-    run_dir, lock = tmp_path / "trials" / "c", tmp_path / "locks" / "c.lock"
+    run_dir = tmp_path / "trials" / "c"
     run_dir.mkdir(parents=True)
     (run_dir / "recipe.toml").write_text("left behind")
-    outcome = run_trial(tiny_recipe("train.epochs=1"), run_dir, lock, Reporter(), StopRequest())
+    outcome = run_trial(tiny_recipe("train.epochs=1"), run_dir, Reporter(), StopRequest())
     assert not outcome.resumed and [m["epoch"] for m in metrics(run_dir)] == [1]
