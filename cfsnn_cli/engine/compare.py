@@ -2,7 +2,8 @@
 whose trials/ holds them), read each one's recipe.toml and metrics.jsonl, group the runs that
 differ only in their seed into configurations, and aggregate each configuration over its seeds.
 
-A configuration is a run's resolved recipe without `seed`, `name` and `description`. Only finished
+A configuration is a run's resolved recipe without `seed`, `name`, `description` and the fields
+that change how a run is carried out, not what it computes (NOT_CONFIGURATION). Only finished
 runs (as many epochs in metrics.jsonl as the recipe's `train.epochs`) enter the means: an
 interrupted run would pull a mean towards an earlier epoch. Nothing here builds a model or imports
 the CLI: a run is what its two files say."""
@@ -23,7 +24,19 @@ if sys.version_info >= (3, 11):
 else:  # the same parser, from PyPI
     import tomli as tomllib
 
-NOT_CONFIGURATION = ("name", "description", "seed")  # what runs of one configuration may differ in
+# what runs of one configuration may differ in: their names, their seed, and the fields that change
+# how a run is carried out but not what it computes (or, for the device, only in rounding)
+NOT_CONFIGURATION = (
+    "name",
+    "description",
+    "seed",
+    "data.workers",
+    "data.eval_batch_size",
+    "train.device",
+    "train.compile",
+    "train.channels_last",
+    "train.tensorboard",
+)
 ARGUMENT = "RUN_OR_SWEEP"  # how errors about a path given name it
 
 
@@ -150,6 +163,13 @@ class Configuration:
     def epochs(self) -> int:
         return self.recipe["train.epochs"]
 
+    @property
+    def repeated_seeds(self) -> list[Any]:
+        """Seeds that more than one finished run used (a sweep compared with a copy of itself, say):
+        those runs are not independent draws, and the std over them understates the spread."""
+        seeds = [run.recipe.get("seed") for run in self.finished]
+        return sorted({_identity(seed): seed for seed in seeds if seeds.count(seed) > 1}.values(), key=_sort_key)
+
     def summary(self, number: str) -> Summary:
         """`number` ("final_accuracy", "best_accuracy", "seconds" or "firing_rate") over the finished runs."""
         return Summary.of([getattr(run, number) for run in self.finished])
@@ -171,6 +191,7 @@ class Configuration:
             "fields": self.fields,
             "recipe": self.recipe,
             "seeds": len(self.finished),
+            "repeated_seeds": self.repeated_seeds,
             "unfinished": len(self.unfinished),
             "epochs": self.epochs,
             "final_test_accuracy": self.summary("final_accuracy").to_dict(),

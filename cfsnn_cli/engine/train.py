@@ -3,6 +3,7 @@ CLI's signal handlers) ends it after the current step with a resumable checkpoin
 
 import contextlib
 import json
+import math
 import shutil
 import time
 from dataclasses import dataclass, replace
@@ -357,8 +358,10 @@ def _train(
                 "test_loss": evaluation.loss,
                 "test_accuracy": evaluation.top1,
                 "test_top5": evaluation.top5,
-                "test_firing_rate": evaluation.firing_rate,
-                "layer_firing_rates": list(evaluation.layer_firing_rates.values()),
+                "test_firing_rate": _json_number(evaluation.firing_rate),
+                "layer_firing_rates": {
+                    name: _json_number(rate) for name, rate in evaluation.layer_firing_rates.items()
+                },
                 "lr": lr,
                 "seconds": seconds,
                 "samples_per_second": (position.samples - epoch_samples_before) / seconds,
@@ -392,3 +395,8 @@ def _train(
         raise
     board.close()
     return TrainResult(run_dir, history[-1], position.best_epoch, position.best_accuracy)
+
+
+def _json_number(value: float) -> float | None:
+    """NaN (a layer no test batch reached) as null: JSON has no NaN, and other readers refuse it."""
+    return None if math.isnan(value) else value

@@ -46,7 +46,7 @@ def write_run(folder: Path, overrides: list[str], epochs_done: int, rng: random.
         metrics |= {"test_accuracy": rng.randrange(360) / 360, "test_top5": 1.0, "lr": 0.001}
         metrics |= {"seconds": rng.uniform(0.5, 2.0), "samples_per_second": 1000.0}
         if firing:
-            metrics |= {"test_firing_rate": rng.uniform(0.01, 0.3), "layer_firing_rates": [0.1]}
+            metrics |= {"test_firing_rate": rng.uniform(0.01, 0.3), "layer_firing_rates": {"1": 0.1}}
         lines.append(json.dumps(metrics) + "\n")
     (folder / "metrics.jsonl").write_text("".join(lines))
     return folder
@@ -245,3 +245,30 @@ def test_outputs_never_replace_what_compare_reads(tmp_path):
     assert (folder / "metrics.jsonl").read_text() == before
     result = run("compare", folder, "--plot", tmp_path / "compare.jpg")
     assert result.exit_code == 2 and "--plot" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_seed_run_twice_is_flagged_and_bookkeeping_fields_do_not_split_a_configuration(tmp_path):
+    rng = random.Random(2)
+    first = write_run(tmp_path / "a", ["seed=0"], 3, rng)
+    again = write_run(tmp_path / "b", ["seed=0", "train.tensorboard=true", "data.workers=1"], 3, rng)
+    report_path = tmp_path / "compare.json"
+    result = run("compare", first, again, "--json", report_path)
+    assert result.exit_code == 0, result.output
+    (only,) = json.loads(report_path.read_text())["configurations"]
+    assert only["seeds"] == 2 and only["repeated_seeds"] == [0]
+    assert "more than once" in result.stdout and "not independent" in result.stdout
+
+
+def test_no_number_is_cut_on_a_narrow_terminal(tmp_path):
+    rng = random.Random(3)
+    many = ["optim.lr=0.01", "model.hidden=[48]", "neuron.tau=3.0", "loss.balance=1.0", "surrogate.alpha=2.0"]
+    runs = [write_run(tmp_path / f"r{seed}", [f"seed={seed}"], 3, rng, firing=True) for seed in (0, 1)]
+    runs += [write_run(tmp_path / f"m{seed}", [*many, f"seed={seed}"], 3, rng, firing=True) for seed in (0, 1)]
+    report_path = tmp_path / "compare.json"
+    result = CliRunner().invoke(app, ["compare", *map(str, runs), "--json", str(report_path)], env={"COLUMNS": "60"})
+    assert result.exit_code == 0, result.output
+    assert "…" not in result.stdout
+    for configuration in json.loads(report_path.read_text())["configurations"]:
+        for number in ("final_test_accuracy", "best_test_accuracy"):
+            summary = configuration[number]
+            assert f"{100 * summary['mean']:.2f}" in result.stdout and f"±{100 * summary['std']:.2f}" in result.stdout

@@ -55,8 +55,9 @@ def test_the_scalars_are_the_metrics_of_every_epoch(board_run):
         epoch = metrics["epoch"]
         for key, tag in SCALARS.items():
             assert board[tag][epoch] == pytest.approx(metrics[key], rel=1e-6), tag
+        assert list(metrics["layer_firing_rates"]) == list(layers)
         rates = [board[f"firing_rate/{name}"][epoch] for name in layers]
-        assert rates == pytest.approx(metrics["layer_firing_rates"], rel=1e-6)
+        assert rates == pytest.approx(list(metrics["layer_firing_rates"].values()), rel=1e-6)
 
 
 def test_every_spiking_layer_has_its_firing_rate_and_the_checkpoints_alpha(board_run):
@@ -79,7 +80,9 @@ def test_the_test_firing_rate_is_what_profile_spikes_reports(board_run):
     metrics = read_metrics(board_run)[-1]
     _, profile = profile_checkpoint(board_run, split="test")
     assert metrics["test_firing_rate"] == pytest.approx(profile.firing_rate, abs=1e-6)
-    assert metrics["layer_firing_rates"] == pytest.approx([layer.rate for layer in profile.layers], abs=1e-6)
+    assert metrics["layer_firing_rates"] == pytest.approx(
+        {layer.name: layer.rate for layer in profile.layers}, abs=1e-6
+    )
     assert 0 < metrics["test_firing_rate"] < 1
     # `cfsnn eval` evaluates the same checkpoint the same way
     _, evaluation = evaluate_checkpoint(board_run)
