@@ -21,8 +21,10 @@ from cfsnn_cli.engine.load import model_device
 from cfsnn_cli.engine.report import Reporter
 from cfsnn_cli.engine.synops import (
     AVERAGE_POOLS,
+    SPIKE_PRODUCTS,
     SYNAPSES,
     PooledEvents,
+    SpikeProductTally,
     SynapseLayerProfile,
     SynapseTally,
     record_pool,
@@ -251,9 +253,11 @@ def profile_model(
     names = {module: name for name, module in model.named_modules()}
     neurons = {m: _NeuronTally(names[m], m) for m in model.modules() if isinstance(m, SpikingNeuron)}
     synapses = {m: SynapseTally(names[m], m) for m in model.modules() if isinstance(m, SYNAPSES)}
+    products = {m: SpikeProductTally(names[m], m) for m in model.modules() if isinstance(m, SPIKE_PRODUCTS)}
     pooled = PooledEvents()
     hooks = [m.register_forward_hook(lambda m, i, o: neurons[m].add(i[0], o)) for m in neurons]
     hooks += [m.register_forward_hook(lambda m, i, o: synapses[m].add(i[0], o, pooled)) for m in synapses]
+    hooks += [m.register_forward_hook(lambda m, i, o: products[m].add(i)) for m in products]
     hooks += [
         m.register_forward_hook(lambda m, i, o: record_pool(pooled, m, i[0], o))
         for m in model.modules()
@@ -287,7 +291,7 @@ def profile_model(
         raise CfsnnError("data", "the split holds no samples to profile")
     # a spiking layer the forward pass never reached (a branch not taken) has nothing to report
     layers = [tally.result() for tally in neurons.values() if tally.samples]
-    connections = [tally.result(seen) for tally in synapses.values()]
+    connections = [tally.result(seen) for tally in [*synapses.values(), *products.values()]]
     synops = sum(s.synops for s in connections)
     macs = sum(s.macs for s in connections)
     outputs = sum(layer.neurons * steps for layer in layers)

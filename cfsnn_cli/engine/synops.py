@@ -9,6 +9,8 @@ import torch
 from torch import nn
 from torch.nn import functional
 
+from cfsnn_cli.models.transformer import HadamardTokenSum, SpikeAttention, SpikeMask
+
 SYNAPSES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 AVERAGE_POOLS = (
     nn.AvgPool1d,
@@ -18,6 +20,8 @@ AVERAGE_POOLS = (
     nn.AdaptiveAvgPool2d,
     nn.AdaptiveAvgPool3d,
 )
+# modules that multiply two activation tensors: the spiking transformers' attention products
+SPIKE_PRODUCTS = (SpikeAttention, HadamardTokenSum, SpikeMask)
 CONVOLUTIONS = {nn.Conv1d: functional.conv1d, nn.Conv2d: functional.conv2d, nn.Conv3d: functional.conv3d}
 
 
@@ -146,3 +150,57 @@ def record_pool(pooled: PooledEvents, module: nn.Module, x: torch.Tensor, y: tor
         events = x
     if events is not None and window_size(module, x, y) is not None:
         pooled.record(y, events_under_pool(module, events, y))
+
+
+# -- products of two spike tensors (the spiking transformers' attention) ------------------------------
+
+
+def _summed_product(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a.abs() @ b.abs()).sum(dtype=torch.float64))
+
+
+def spike_product_operations(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> tuple[float, float]:
+    """(SynOps, dense MACs) of one call of a product of integer-valued tensors, by the synapse rule:
+    each unit of |a| meeting each unit of |b| is one accumulate, so a product is charged the same
+    product run on the magnitudes, summed; the dense count is its multiply-accumulates. Counted in
+    the order the module computes (`SpikeAttention.keys_first`); an intermediate such as Kᵀ V is
+    integer-valued too, and is charged as event counts, as a synapse layer charges its input."""
+    if isinstance(module, SpikeAttention):
+        q, k, v = (module.heads_of(x.detach()) for x in inputs)
+        kt = k.transpose(-2, -1)
+        if module.keys_first(q):  # Q (Kᵀ V): [d × N]·[N × d], then [N × d]·[d × d]
+            first, second = (kt, v), (q, kt @ v)
+        else:  # (Q Kᵀ) V: [N × d]·[d × N], then [N × N]·[N × d]
+            first, second = (q, kt), (q @ kt, v)
+        dense = sum(math.prod(a.shape) * b.shape[-1] for a, b in (first, second))
+        return _summed_product(*first) + _summed_product(*second), float(dense)
+    a, b = (x.detach().float() for x in inputs)  # K ⊙ V summed over tokens, or Q masked
+    synops = float((a.abs() * b.abs()).sum(dtype=torch.float64))
+    return synops, float(torch.broadcast_shapes(a.shape, b.shape).numel())
+
+
+class SpikeProductTally:
+    """A product of two activation tensors (`SPIKE_PRODUCTS`) over the profiled samples, reported as a
+    synapse row without bias: SynOps where both factors are integer-valued, else its dense MACs."""
+
+    def __init__(self, name: str, module: nn.Module):
+        self.name, self.module = name, module
+        self.inputs: set[str] = set()
+        self.synops = self.macs = self.dense_macs = 0.0
+
+    def add(self, inputs: tuple[torch.Tensor, ...]) -> None:
+        synops, dense = spike_product_operations(self.module, inputs)
+        self.dense_macs += dense
+        if all(is_integer_valued(x) for x in inputs):
+            self.inputs.add("spikes")
+            self.synops += synops
+        else:
+            self.inputs.add("real")
+            self.macs += dense
+
+    def result(self, samples: int) -> SynapseLayerProfile:
+        source = self.inputs.pop() if len(self.inputs) == 1 else ("mixed" if self.inputs else "none")
+        kind = type(self.module).__name__
+        return SynapseLayerProfile(
+            self.name, kind, source, self.synops / samples, self.macs / samples, self.dense_macs / samples, 0.0
+        )

@@ -40,11 +40,20 @@ class SpikeAttention(nn.Module):
         super().__init__()
         self.heads, self.scale = heads, scale
 
+    def heads_of(self, tokens: torch.Tensor) -> torch.Tensor:
+        """[T, B, N, D] → [T, B, heads, N, D/heads], in at least float32."""
+        return exact(tokens).unflatten(-1, (self.heads, -1)).transpose(2, 3)
+
+    @staticmethod
+    def keys_first(q: torch.Tensor) -> bool:
+        """Whether Q (Kᵀ V) is the cheaper order for per-head Q [..., N, D/heads]: when N > D/heads."""
+        tokens, width = q.shape[-2:]
+        return tokens > width
+
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         with torch.autocast(q.device.type, enabled=False):
-            q, k, v = (exact(t).unflatten(-1, (self.heads, -1)).transpose(2, 3) for t in (q, k, v))
-            tokens, width = q.shape[-2:]
-            product = q @ (k.transpose(-2, -1) @ v) if tokens > width else (q @ k.transpose(-2, -1)) @ v
+            q, k, v = self.heads_of(q), self.heads_of(k), self.heads_of(v)
+            product = q @ (k.transpose(-2, -1) @ v) if self.keys_first(q) else (q @ k.transpose(-2, -1)) @ v
         return (product * self.scale).transpose(2, 3).flatten(-2)
 
     def extra_repr(self) -> str:

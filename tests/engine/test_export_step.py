@@ -8,7 +8,7 @@ from cfsnn_cli.engine.step import initial_states, neuron_layers, run_steps, step
 from cfsnn_cli.errors import CfsnnError
 from cfsnn_cli.models import MODELS
 from cfsnn_cli.neurons import NEURONS, build_neuron
-from tests.models.test_models import INPUTS
+from tests.models.test_models import INPUTS, OPTIONS
 
 T, B, CLASSES = 3, 2, 5
 NEURON_OPTIONS = {
@@ -44,6 +44,7 @@ def test_step_by_step_equals_the_sequence_path(kind, neuron_kind):
         input_shape=INPUTS[kind],
         num_classes=CLASSES,
         neuron=lambda: build_neuron(neuron_kind, **NEURON_OPTIONS[neuron_kind]),
+        **OPTIONS.get(kind, {}),
     ).eval()
     x_seq = torch.rand(T, B, *INPUTS[kind]) * 2
     with torch.no_grad():

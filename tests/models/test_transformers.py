@@ -164,3 +164,41 @@ def test_spikformer_digits_learns_in_one_epoch(tmp_path):
     train(load_recipe("spikformer-digits", ["train.epochs=1"]), tmp_path / "run")
     [metrics] = read_metrics(tmp_path / "run")
     assert metrics["test_accuracy"] > 0.3  # ten classes: chance is 0.1
+
+
+@pytest.mark.parametrize("tokens", [3, 9], ids=["scores-first", "keys-first"])
+def test_attention_products_are_charged_by_the_synapse_rule(tokens):
+    from cfsnn_cli.engine.synops import spike_product_operations
+
+    generator = torch.Generator().manual_seed(2)
+    q, k, v = (torch.randint(-LEVELS, LEVELS + 1, (1, 1, tokens, 8), generator=generator).float() for _ in range(3))
+    attention = SpikeAttention(heads=2, scale=0.125)  # heads of 4 features: keys first when N > 4
+    synops, dense = spike_product_operations(attention, (q, k, v))
+    expected = 0.0
+    for h in range(2):
+        qh, kh, vh = (x[0, 0, :, 4 * h : 4 * h + 4] for x in (q, k, v))
+        if tokens > 4:  # every unit of |K| meeting a unit of |V|, then of |Q| meeting |Kᵀ V|
+            expected += float(torch.einsum("nc,ne->", kh.abs(), vh.abs()))
+            expected += float(torch.einsum("nc,ce->", qh.abs(), (kh.T @ vh).abs()))
+        else:  # |Q| meeting |K|, then the integer scores' |S| meeting |V|
+            expected += float(torch.einsum("ic,jc->", qh.abs(), kh.abs()))
+            expected += float(torch.einsum("ij,je->", (qh @ kh.T).abs(), vh.abs()))
+    assert synops == expected
+    assert dense == 2 * 2 * (tokens * 4 * (tokens if tokens <= 4 else 4))
+
+
+@pytest.mark.parametrize("kind", ["spikformer", "sdt"])
+def test_the_profiler_counts_the_attention_products(kind):
+    from cfsnn_cli.engine.profile import profile_model
+
+    model = tiny(kind, (2, 16, 16))
+    x_seq = torch.randn(T, B, 2, 16, 16, generator=torch.Generator().manual_seed(3))
+    profile = profile_model(model, [(x_seq, None)])
+    rows = {row.name: row for row in profile.synapses}
+    products = ["attention"] if kind == "spikformer" else ["column_sum", "mask"]
+    for block in range(2):
+        prefix = f"blocks.{block}.attention." if kind == "spikformer" else f"blocks.{block}.0."
+        for name in products:
+            row = rows[prefix + name]
+            assert row.input == "spikes" and row.macs == 0 and 0 < row.synops <= row.dense_macs * LEVELS**3
+    assert profile.synops == pytest.approx(sum(row.synops for row in profile.synapses))
