@@ -132,10 +132,7 @@ class TokenBatchNorm(nn.BatchNorm1d):
     """BatchNorm over the feature dimension D of tokens [T·B, N, D] (or of features [T·B, D]): each
     feature normalised over time, batch and tokens together, as Spikformer's BatchNorm1d on the
     transposed tokens. It is a BatchNorm1d, so `engine/folding.py` folds it into the Linear before
-    it unchanged (both act on the last dimension).
-
-    Args:
-        num_features: D.
+    it unchanged (both act on the last dimension). It takes BatchNorm1d's arguments, D first.
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
