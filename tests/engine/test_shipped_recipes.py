@@ -56,6 +56,8 @@ def tiny_overrides(recipe, root: Path) -> list[str]:
         overrides.append(f"data.cache_dir='{root / 'cache'}'")
     if "image_size" in options:
         overrides.append("data.image_size=64")
+    if recipe.schedule.warmup_epochs:  # must be shorter than the one epoch of a tiny run
+        overrides.append("schedule.warmup_epochs=0")
     if recipe.data.kind == "shd":
         overrides.append("data.timesteps=20")  # frames of SHD's fixed 10 ms bins, 200 ms in all
     else:
