@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from cfsnn_cli.cli.train import RECIPE_HELP, SET_HELP
+from cfsnn_cli.cli.train import SET_HELP
 from cfsnn_cli.errors import CfsnnError
 
 WORKER_LOG = "logs/worker-{}.log"
@@ -21,7 +21,12 @@ POLL_SECONDS = 2.0
 
 
 def sweep(
-    recipe: Annotated[str, typer.Argument(help=RECIPE_HELP, show_default=False)],
+    recipe: Annotated[
+        str,
+        typer.Argument(
+            help="A recipe file, or the name of a shipped recipe (see `cfsnn recipes`).", show_default=False
+        ),
+    ],
     out: Annotated[
         Path,
         typer.Option(
