@@ -1,10 +1,12 @@
 """ONNX export, both modes, checked in onnxruntime against PyTorch: identical spikes of every layer
-and logits within 1e-5, on inputs kept away from the threshold, batch sizes 1 and 7 from one file."""
+and logits within 1e-5, on inputs kept away from the threshold, batch sizes 1 and 7 from one file;
+the spiking transformers too (spike × spike attention products, token batch norm folded)."""
 
 import numpy as np
 import pytest
 import torch
 
+from cfsnn_cli.engine.export.bundle import folded_copy
 from cfsnn_cli.engine.export.onnx import export_onnx
 from cfsnn_cli.engine.step import neuron_layers, run_steps
 from tests.engine.export_helpers import inputs_away_from_threshold, model_with_statistics
@@ -80,3 +82,56 @@ def test_unrolled_graph_has_a_fixed_T_and_dynamic_batch(tmp_path):
     assert x.name == "x" and x.shape[0] == 3 and isinstance(x.shape[1], str)
     names = [o.name for o in session.get_outputs()]
     assert names == ["logits"] + [f"spikes_{i}" for i in range(len(neuron_layers(model)))]
+
+
+# Tiny transformers, as `cfsnn export` writes them (batch norm folded first). Image [2, 4, 4] with
+# patch_size 2: 4 tokens, so Spikformer takes (Q Kᵀ) V; tokens [12, 6]: 12 tokens of 8 features per
+# head, Q (Kᵀ V). The attention's own neurons take 0.125 · an integer or a sum of integers, with
+# β = 0.75 and θ = 0.5: potentials exact in float32 in both runtimes, which sit on spike boundaries
+# by design and are left out of the margin check. T = 2 and batches 1 and 3: with more values no
+# seed keeps all of them MARGIN away from a boundary.
+EXACT = frozenset({"blocks.0.attention.attention_neuron", "blocks.0.0.column_neuron"})
+TRANSFORMERS = {
+    "spikformer": {"depth": 1, "dim": 16, "heads": 2, "mlp_ratio": 2.0, "patch_size": 2},
+    "sdt": {"depth": 1, "dim": 16, "mlp_ratio": 2.0, "patch_size": 2},
+}
+TRANSFORMER_INPUTS = {"image": (2, 4, 4), "tokens": (12, 6)}
+
+
+@pytest.mark.parametrize(
+    "kind,inputs,mode",
+    [
+        ("spikformer", "image", "step"),
+        ("spikformer", "tokens", "step"),
+        ("sdt", "image", "step"),
+        ("sdt", "tokens", "step"),
+        ("spikformer", "image", "unrolled"),  # each ~20 s: T copies of the graph
+        ("sdt", "tokens", "unrolled"),
+    ],
+)
+def test_onnxruntime_gives_pytorch_spikes_and_logits_for_transformers(kind, inputs, mode, tmp_path):
+    shape, steps = TRANSFORMER_INPUTS[inputs], 2
+    neuron = ("cf", {"levels": 3, "tau": 4.0, "threshold": 0.5})  # θ = 1 leaves the blocks silent
+    model = folded_copy(model_with_statistics(kind, shape, *neuron, **TRANSFORMERS[kind]))
+    layers = len(neuron_layers(model))
+    export_onnx(model, shape, tmp_path / f"{kind}.onnx", mode, steps, 18)
+    session = ort.InferenceSession(str(tmp_path / f"{kind}.onnx"), providers=["CPUExecutionProvider"])
+    largest, fired = 0.0, [0.0] * layers
+    for batch in (1, 3):
+        x_seq = inputs_away_from_threshold(model, steps, batch, shape, exact=EXACT)
+        with torch.no_grad():
+            want_logits, want_spikes = run_steps(model, x_seq)
+            # the step path is the sequence path (whose Linear layers see T·B rows, not B: the same
+            # sums, which BLAS may add in another order)
+            torch.testing.assert_close(want_logits, model(x_seq), rtol=1e-5, atol=1e-5)
+        if mode == "step":
+            logits, spikes = onnx_steps(session, x_seq.numpy(), layers)
+        else:
+            logits, *spikes = session.run(None, {"x": x_seq.numpy()})
+        fired = [total + float(np.abs(s).sum()) for total, s in zip(fired, spikes, strict=True)]
+        largest = max(largest, *(float(np.abs(s).max()) for s in spikes))
+        for got, want in zip(spikes, want_spikes, strict=True):
+            np.testing.assert_array_equal(got, want.numpy())
+        np.testing.assert_allclose(logits, want_logits.numpy(), rtol=1e-5, atol=1e-5)
+    assert all(fired), f"a silent layer shows nothing: {fired}"
+    assert largest > 1  # multi-level spikes went through the attention products
