@@ -33,6 +33,7 @@ import torch.distributed as dist
 from torch import nn
 
 from cfsnn_cli.errors import CfsnnError
+from cfsnn_cli.models.blocks import SyncTokenBatchNorm, TokenBatchNorm
 
 TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
 
@@ -162,11 +163,24 @@ def parallel(model: nn.Module, world: World, device: torch.device) -> nn.Module:
     if not world.launched:
         return model
     if device.type == "cuda":
-        for name, child in list(model.named_children()):
-            setattr(model, name, nn.SyncBatchNorm.convert_sync_batchnorm(child))
+        sync_batch_norms(model)
     return nn.parallel.DistributedDataParallel(
         model, device_ids=[device] if device.type == "cuda" else None, static_graph=True
     )
+
+
+def sync_batch_norms(module: nn.Module) -> nn.Module:
+    """`module` with every batch norm made a SyncBatchNorm, in place (the same parameters and
+    buffers): torch's `convert_sync_batchnorm`, except that a TokenBatchNorm becomes a
+    SyncTokenBatchNorm, keeping its features on the last dimension."""
+    for name, child in list(module.named_children()):
+        if isinstance(child, TokenBatchNorm):
+            setattr(module, name, SyncTokenBatchNorm.from_token_norm(child))
+        elif isinstance(child, nn.modules.batchnorm._BatchNorm):
+            setattr(module, name, nn.SyncBatchNorm.convert_sync_batchnorm(child))
+        else:
+            sync_batch_norms(child)
+    return module
 
 
 def rng_states(world: World, device: torch.device) -> dict[str, torch.Tensor]:

@@ -128,17 +128,36 @@ class SpikingClassifier(nn.Module):
 # -- tokens [T, B, N, D] ---------------------------------------------------------------------------
 
 
-class TokenBatchNorm(nn.BatchNorm1d):
+class _FeaturesLast:
+    """A batch norm's forward on tokens [T·B, N, D]: D moved to dim 1, where torch's norms read it."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 3:
+            return super().forward(x.transpose(1, 2)).transpose(1, 2)
+        return super().forward(x)
+
+
+class TokenBatchNorm(_FeaturesLast, nn.BatchNorm1d):
     """BatchNorm over the feature dimension D of tokens [T·B, N, D] (or of features [T·B, D]): each
     feature normalised over time, batch and tokens together, as Spikformer's BatchNorm1d on the
     transposed tokens. It is a BatchNorm1d, so `engine/folding.py` folds it into the Linear before
     it unchanged (both act on the last dimension). It takes BatchNorm1d's arguments, D first.
     """
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() == 3:
-            return super().forward(x.transpose(1, 2)).transpose(1, 2)
-        return super().forward(x)
+
+class SyncTokenBatchNorm(_FeaturesLast, nn.SyncBatchNorm):
+    """A TokenBatchNorm whose statistics are gathered over every process (`engine/distributed.py`
+    makes one of each TokenBatchNorm; torch's `convert_sync_batchnorm` would drop the transpose)."""
+
+    @classmethod
+    def from_token_norm(cls, norm: TokenBatchNorm) -> "SyncTokenBatchNorm":
+        """The same parameters and buffers (not copies), so the state dict is unchanged."""
+        synced = cls(norm.num_features, norm.eps, norm.momentum, norm.affine, norm.track_running_stats)
+        synced.weight, synced.bias = norm.weight, norm.bias
+        synced.running_mean, synced.running_var = norm.running_mean, norm.running_var
+        synced.num_batches_tracked = norm.num_batches_tracked
+        synced.train(norm.training)
+        return synced
 
 
 def linear_bn(in_features: int, out_features: int, bias: bool = False) -> TimeFolded:

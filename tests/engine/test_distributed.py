@@ -2,6 +2,7 @@
 two real processes on the CPU (gloo) train the quickstart as one does, write one run folder, and
 resume after Ctrl-C to the very weights of an uninterrupted two-process run."""
 
+import copy
 import json
 import os
 import signal
@@ -15,8 +16,11 @@ from safetensors.torch import load_file
 
 from cfsnn_cli.engine.batches import Dealt, EpochBatches
 from cfsnn_cli.engine.build import build_loader, build_split, pick_device
-from cfsnn_cli.engine.distributed import SINGLE, World, from_environment
+from cfsnn_cli.engine.distributed import SINGLE, World, from_environment, sync_batch_norms
 from cfsnn_cli.errors import CfsnnError
+from cfsnn_cli.models import MODELS
+from cfsnn_cli.models.blocks import SyncTokenBatchNorm
+from cfsnn_cli.neurons import build_neuron
 from tests.engine.helpers import tiny_recipe
 
 # -- the shares ------------------------------------------------------------------------------------
@@ -77,6 +81,29 @@ def test_a_named_gpu_is_refused_under_torchrun(monkeypatch):
         pick_device(tiny_recipe("train.device='cuda:1'"), local_rank=0)
     with pytest.raises(CfsnnError, match="LOCAL_RANK 2 but torch sees 2 CUDA device"):
         pick_device(tiny_recipe("train.device='cuda'"), local_rank=2)
+
+
+@pytest.mark.parametrize("input_shape", [(2, 8, 8), (8, 6)], ids=["image", "tokens"])
+def test_sync_batch_norms_keep_token_features_last(input_shape):
+    # torch's convert_sync_batchnorm makes a TokenBatchNorm a plain SyncBatchNorm, which reads tokens
+    # [T·B, N, D] as N channels: an error where N differs from the norm's width, wrong statistics
+    # where they are equal (8 tokens into the 8-wide Q, K, V norms)
+    torch.manual_seed(0)
+    model = MODELS.get("spikformer")(
+        input_shape=input_shape, num_classes=3, neuron=lambda: build_neuron("cf"), depth=1, dim=8, heads=2
+    )
+    plain = copy.deepcopy(model)
+    synced = sync_batch_norms(model)
+    norms = [m for m in synced.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    assert norms and all(isinstance(m, torch.nn.SyncBatchNorm) for m in norms)
+    assert any(isinstance(m, SyncTokenBatchNorm) for m in norms)
+    assert synced.state_dict().keys() == plain.state_dict().keys()
+    x_seq = torch.rand(2, 3, *input_shape) * 3
+    # without a process group a SyncBatchNorm takes this process's statistics, as a BatchNorm does
+    for training in (True, False):
+        torch.testing.assert_close(synced.train(training)(x_seq), plain.train(training)(x_seq))
+    for name, tensor in plain.state_dict().items():  # the same running statistics after the step
+        torch.testing.assert_close(synced.state_dict()[name], tensor)
 
 
 # -- two real processes ----------------------------------------------------------------------------
