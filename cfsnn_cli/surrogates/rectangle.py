@@ -16,6 +16,8 @@ class RectangleSurrogate(Surrogate):
         learnable: "none" (α fixed), "layer" (one α for the layer) or "timestep" (one α per step).
         timesteps: T, the number of steps; needed by learnable = "timestep" (recipes fill it in
             from data.timesteps).
+        lr_scale: s > 0, how many times faster than the other parameters a learned α moves
+            under AdamW (see `Surrogate`); 1 is the plain parameterisation.
     """
 
     default_alpha = 1.0
