@@ -59,7 +59,7 @@ class SweepFolder:
 
     @property
     def setup_lock(self) -> Path:
-        """Held while a process checks or writes the definition and creates the default storage."""
+        """Held while a process checks or writes the definition."""
         return self.root / ".setup.lock"
 
     def default_storage(self) -> str:
@@ -203,26 +203,25 @@ class Sweep:
             trial.state == state.FAIL and DIVERGED_ATTR in trial.user_attrs
         )
 
-    def progress(self) -> SweepProgress:
-        settled = {t.user_attrs.get(RUN_ATTR) for t in self._trials() if self._settled(t)}
+    def progress(self, trials: list | None = None) -> SweepProgress:
+        """From `trials` (the study's, read once by the caller) or read now."""
+        trials = self._trials() if trials is None else trials
+        settled = {t.user_attrs.get(RUN_ATTR) for t in trials if self._settled(t)}
         total = self.plan.trials if self.plan.is_search else len(self.plan.points())
         return SweepProgress(len(settled - {None}), total)
 
-    def _waiting(self) -> bool:
-        state = self.optuna.trial.TrialState
-        return any(t.state == state.WAITING for t in self._trials())
-
     def done(self) -> bool:
-        if self._waiting():
+        trials = self._trials()
+        if any(t.state == self.optuna.trial.TrialState.WAITING for t in trials):
             return False
-        progress = self.progress()
+        progress = self.progress(trials)
         if progress.finished >= progress.total:
             return True
         # every configuration has had its trial, some still running in other processes (or ended
         # by an error): this process has nothing left to start
         return not self.plan.is_search and self.sampler.is_exhausted(self.study)
 
-    def queue_stopped(self) -> int:
+    def queue_stopped(self) -> None:
         """Tell FAIL the RUNNING trials whose process is gone, and queue again, under their run
         names, the configurations a signal, an error or a lost process stopped. Two processes
         starting together may both queue one: the second copy finds the folder busy or finished,
@@ -235,7 +234,6 @@ class Sweep:
             name = trial.user_attrs.get(RUN_ATTR) or trial.user_attrs.get(BUSY_ATTR)
             if name is not None:
                 by_run.setdefault(name, []).append(trial)
-        queued = 0
         for name, trials in sorted(by_run.items()):
             running = [t for t in trials if t.state == state.RUNNING]
             if running and not lock_is_free(self.folder.lock_path(name)):
@@ -246,8 +244,6 @@ class Sweep:
                 continue
             latest = max(trials, key=lambda t: t.number)
             self.study.enqueue_trial(dict(latest.params), user_attrs={RUN_ATTR: name})
-            queued += 1
-        return queued
 
     # -- running
 

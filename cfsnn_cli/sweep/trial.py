@@ -26,7 +26,6 @@ PRUNED = "pruned"  # the StopRequest reason a pruning decision gives
 class TrialOutcome:
     """How a trial's run ended: `pruned`, or finished (perhaps `already_finished` before)."""
 
-    run_dir: Path
     pruned: bool = False
     final_accuracy: float | None = None
     resumed: bool = False
@@ -98,7 +97,7 @@ def run_trial(
     if stored is not None and stored.to_dict() != recipe.to_dict():
         raise CfsnnError("--out", f"{run_dir} holds a run of another recipe; give the sweep another --out")
     if position is not None and position.epoch >= recipe.train.epochs:
-        return TrialOutcome(run_dir, final_accuracy=_final_accuracy(run_dir), already_finished=True)
+        return TrialOutcome(final_accuracy=_final_accuracy(run_dir), already_finished=True)
     resuming = position is not None
     if not resuming and run_dir.exists():
         # a process killed before its first epoch ended leaves at most the recipe: start over
@@ -110,10 +109,10 @@ def run_trial(
         if interrupted.reason != PRUNED:
             raise
         stop.reason = None  # the sweep goes on with its next trial
-        return TrialOutcome(run_dir, pruned=True, resumed=resuming)
+        return TrialOutcome(pruned=True, resumed=resuming)
     if stop.reason == PRUNED:  # pruned after the last epoch: it is finished all the same
         stop.reason = None
-    return TrialOutcome(run_dir, final_accuracy=result.final["test_accuracy"], resumed=resuming)
+    return TrialOutcome(final_accuracy=result.final["test_accuracy"], resumed=resuming)
 
 
 def _final_accuracy(run_dir: Path) -> float:
