@@ -9,6 +9,16 @@ import os
 import tempfile
 from pathlib import Path
 
+# a write's temporary file is `.NAME.RANDOM.tmp`, beside NAME: hidden, and known for what it stands in for
+TEMPORARY_PREFIX, TEMPORARY_SUFFIX = ".", ".tmp"
+
+
+def temporary_target(name: str) -> str | None:
+    """The file name a temporary file name `.NAME.RANDOM.tmp` stands in for; None for any other name."""
+    if not (name.startswith(TEMPORARY_PREFIX) and name.endswith(TEMPORARY_SUFFIX)):
+        return None
+    return name[len(TEMPORARY_PREFIX) : -len(TEMPORARY_SUFFIX)].rpartition(".")[0] or None
+
 
 def _umask() -> int:
     current = os.umask(0)
@@ -25,9 +35,14 @@ def atomic_write_bytes(path: Path, data: bytes, durable: bool = True) -> None:
         durable: fsync the file and its folder, so the write survives a crash of the machine.
             False only for what can be rebuilt (a cache): the rename alone still keeps readers
             from ever seeing a partial file.
+
+    Raises:
+        OSError: the system's error, naming `path` where the system named no file (a full disk).
     """
     path = Path(path)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    descriptor, temporary = tempfile.mkstemp(
+        prefix=f"{TEMPORARY_PREFIX}{path.name}.", suffix=TEMPORARY_SUFFIX, dir=path.parent
+    )
     try:
         os.fchmod(descriptor, 0o666 & ~_umask())  # mkstemp makes 0600; a result file is the user's usual mode
         with os.fdopen(descriptor, "wb") as handle:
@@ -36,8 +51,11 @@ def atomic_write_bytes(path: Path, data: bytes, durable: bool = True) -> None:
                 handle.flush()
                 os.fsync(handle.fileno())
         os.replace(temporary, path)
-    except BaseException:
+    except BaseException as error:
         Path(temporary).unlink(missing_ok=True)
+        if isinstance(error, OSError) and error.filename is None:
+            # a write that runs out of space names no file: name the one that could not be written
+            raise OSError(error.errno, error.strerror, str(path)) from error
         raise
     if not durable:
         return

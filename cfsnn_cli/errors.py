@@ -1,5 +1,7 @@
 """The one error family for user mistakes: the CLI prints it as one line and exits with code 2."""
 
+EXIT_USER_ERROR = 2  # the exit code of a mistake in what was given
+
 
 class CfsnnError(ValueError):
     """A mistake in what the user gave (an option, a recipe field, a file).
@@ -31,3 +33,9 @@ class CfsnnError(ValueError):
 def require(condition: bool, field: str, problem: str) -> None:
     if not condition:
         raise CfsnnError(field, problem)
+
+
+class CfsnnNotice(UserWarning):
+    """Something the user should know that is not a mistake (a file read unverified, a setting of a
+    checkpoint's that this machine does not take): the library warns with it, and the CLI prints
+    each different notice once, as one `cfsnn: note:` line on stderr."""

@@ -3,6 +3,7 @@ from anywhere are caught here, once, and printed as one line with exit code 2.""
 
 import os
 import sys
+import warnings
 from typing import Annotated
 
 import typer
@@ -10,21 +11,37 @@ from typer.core import TyperGroup
 
 from cfsnn_cli.cli import compare, export, profile, recipes, sweep, train
 from cfsnn_cli.cli import eval as eval_command
-from cfsnn_cli.errors import CfsnnError
-
-EXIT_USER_ERROR = 2
+from cfsnn_cli.errors import EXIT_USER_ERROR, CfsnnError, CfsnnNotice
 
 
 def debugging() -> bool:
     return os.environ.get("CFSNN_DEBUG", "") not in ("", "0")
 
 
+def notices_as_lines(show):
+    """A `warnings.showwarning` that prints the library's notices as one `cfsnn: note:` line each
+    and hands other warnings to `show`."""
+
+    def show_warning(message, category, *where, **more) -> None:
+        if issubclass(category, CfsnnNotice):
+            typer.echo(f"cfsnn: note: {message}", err=True)
+        else:
+            show(message, category, *where, **more)
+
+    return show_warning
+
+
 class CfsnnGroup(TyperGroup):
-    """Turns the engine's exceptions into one line on stderr and an exit code."""
+    """Turns the engine's exceptions into one line on stderr and an exit code, and its notices
+    into `cfsnn: note:` lines."""
 
     def invoke(self, ctx: typer.Context):
-        from cfsnn_cli.cli.outcomes import exit_code_and_message  # knows the engine's exceptions
+        with warnings.catch_warnings():
+            warnings.simplefilter("default", CfsnnNotice)  # each different notice once
+            warnings.showwarning = notices_as_lines(warnings.showwarning)
+            return self._invoke(ctx)
 
+    def _invoke(self, ctx: typer.Context):
         try:
             return super().invoke(ctx)
         except CfsnnError as error:
@@ -37,6 +54,9 @@ class CfsnnGroup(TyperGroup):
         except Exception as error:
             if debugging():
                 raise
+            # knows the engine's exceptions, and so imports torch: only for a command that failed
+            from cfsnn_cli.cli.outcomes import exit_code_and_message
+
             code, message = exit_code_and_message(error)
             if message is not None:
                 typer.echo(message, err=True)

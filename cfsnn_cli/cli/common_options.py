@@ -17,8 +17,14 @@ CheckpointOption = Annotated[
 ]
 DataRootOption = Annotated[
     str | None,
-    typer.Option("--data-root", help="Use this dataset folder instead of the recipe's data.root.", show_default=False),
+    typer.Option(
+        "--data-root",
+        help="The folder that holds the dataset (default: $CFSNN_DATA_ROOT). A checkpoint's own data.root, "
+        "cache_dir and download are never used.",
+        show_default=False,
+    ),
 ]
+WorkersOption = Annotated[int, typer.Option("--workers", help="DataLoader worker processes (>= 0).")]
 SplitOption = Annotated[str, typer.Option("--split", help="test or train (without augmentation).")]
 BatchSizeOption = Annotated[
     int | None,
@@ -40,7 +46,7 @@ JsonOption = Annotated[
 SPLITS = ("test", "train")
 
 
-def check_split_and_batch_size(split: str, batch_size: int | None) -> None:
+def check_split_and_batch_size(split: str, batch_size: int | None, workers: int = 0) -> None:
     """One-line refusals (Typer's own come with a usage box)."""
     from cfsnn_cli.errors import CfsnnError
 
@@ -48,6 +54,8 @@ def check_split_and_batch_size(split: str, batch_size: int | None) -> None:
         raise CfsnnError("--split", f"must be one of {', '.join(SPLITS)} (got {split!r})")
     if batch_size is not None and batch_size < 1:
         raise CfsnnError("--batch-size", f"must be >= 1 (got {batch_size})")
+    if workers < 0:
+        raise CfsnnError("--workers", f"must be >= 0 (got {workers})")
 
 
 def check_timesteps(timesteps: int | None) -> None:

@@ -33,16 +33,15 @@ def compare(
     """The recipe fields that differ, final and best test accuracy, epochs, time and firing rate."""
     from cfsnn_cli.atomic import atomic_write_text
     from cfsnn_cli.cli.compare_plot import comparison_plot
-    from cfsnn_cli.cli.output_paths import check_outputs
-    from cfsnn_cli.cli.plots import plot_format
+    from cfsnn_cli.cli.output_paths import JSON_FILE, PLOT_FILE, Output, check_outputs
     from cfsnn_cli.cli.render import console
     from cfsnn_cli.engine.compare import find_runs, read_runs
 
     found = find_runs(paths)
-    written = check_outputs({"--json": json_path, "--plot": plot}, reads=found.files())
+    written = check_outputs(
+        {"--json": Output(json_path, JSON_FILE), "--plot": Output(plot, PLOT_FILE)}, reads=found.files()
+    )
     json_path, plot = written["--json"], written["--plot"]
-    if plot is not None:
-        plot_format("--plot", plot)
 
     comparison = read_runs(found)
     # the files first: they must not depend on stdout's reader staying to the end

@@ -12,6 +12,7 @@ from cfsnn_cli.cli.common_options import (
     DataRootOption,
     SplitOption,
     TimestepsOption,
+    WorkersOption,
     check_split_and_batch_size,
     check_timesteps,
 )
@@ -23,6 +24,7 @@ def evaluate(
     split: SplitOption = "test",
     timesteps: TimestepsOption = None,
     batch_size: BatchSizeOption = None,
+    workers: WorkersOption = 0,
     json_path: Annotated[
         Path | None, typer.Option("--json", help="Also write the results to this JSON file.", show_default=False)
     ] = None,
@@ -37,22 +39,28 @@ def evaluate(
 ) -> None:
     """Top-1/top-5, loss, per-class accuracy and accuracy against time steps."""
     from cfsnn_cli.atomic import atomic_write_text
-    from cfsnn_cli.cli.output_paths import check_outputs
-    from cfsnn_cli.cli.plots import evaluation_plot, plot_format
+    from cfsnn_cli.cli.output_paths import JSON_FILE, PLOT_FILE, Output, check_outputs
+    from cfsnn_cli.cli.plots import evaluation_plot
     from cfsnn_cli.cli.render import EvaluationProgress, console, evaluation_tables
-    from cfsnn_cli.engine.checkpoint import resolve_checkpoint
-    from cfsnn_cli.engine.evaluate import evaluate_checkpoint
+    from cfsnn_cli.engine.machine import ThisMachine
+    from cfsnn_cli.engine.run_folder import resolve_checkpoint
 
-    check_split_and_batch_size(split, batch_size)
+    check_split_and_batch_size(split, batch_size, workers)
     check_timesteps(timesteps)
-    written = check_outputs({"--json": json_path, "--plot": plot}, reads=[resolve_checkpoint(ckpt)])
+    written = check_outputs(
+        {"--json": Output(json_path, JSON_FILE), "--plot": Output(plot, PLOT_FILE)}, reads=[resolve_checkpoint(ckpt)]
+    )
     json_path, plot = written["--json"], written["--plot"]
-    if plot is not None:
-        plot_format("--plot", plot)
+    from cfsnn_cli.engine.evaluate import evaluate_checkpoint  # torch: only once the input is checked
 
     with EvaluationProgress(f"eval {split}") as progress:
         checkpoint, result = evaluate_checkpoint(
-            ckpt, data_root=data_root, split=split, timesteps=timesteps, batch_size=batch_size, reporter=progress
+            ckpt,
+            machine=ThisMachine.from_options(data_root, workers),
+            split=split,
+            timesteps=timesteps,
+            batch_size=batch_size,
+            reporter=progress,
         )
     # the files first: they must not depend on stdout's reader staying to the end
     if json_path is not None:

@@ -40,13 +40,14 @@ def export(
     ] = None,
 ) -> None:
     """Export a trained model for inference elsewhere: PyTorch, ONNX runtimes or neuromorphic hardware (NIR)."""
-    from cfsnn_cli.cli.output_paths import check_outputs
+    from cfsnn_cli.cli.output_paths import NIR_FILE, ONNX_FILE, SAFETENSORS_FILE, Output, check_outputs
     from cfsnn_cli.cli.render import console
-    from cfsnn_cli.engine.checkpoint import resolve_checkpoint
     from cfsnn_cli.engine.export import check_export_options, export_checkpoint
+    from cfsnn_cli.engine.run_folder import resolve_checkpoint
 
     check_export_options(fmt, timesteps, onnx_mode, opset)
-    out = check_outputs({"--out": out}, reads=[resolve_checkpoint(ckpt)])["--out"]
+    kind = {"safetensors": SAFETENSORS_FILE, "onnx": ONNX_FILE, "nir": NIR_FILE}[fmt]  # --format is checked
+    out = check_outputs({"--out": Output(out, kind)}, reads=[resolve_checkpoint(ckpt)])["--out"]
     checkpoint, result = export_checkpoint(ckpt, fmt, out, timesteps=timesteps, onnx_mode=onnx_mode, opset=opset)
     details = ", ".join(f"{key} {value}" for key, value in result.details.items() if not isinstance(value, list))
     console.print(

@@ -7,10 +7,15 @@ import signal
 from pathlib import Path
 
 from cfsnn_cli.engine.distributed import PeerFailed, from_environment
-from cfsnn_cli.engine.train import InterruptedBeforeTraining, TrainingDiverged, TrainingInterrupted
+from cfsnn_cli.engine.train import (
+    InterruptedBeforeTraining,
+    RunFolderWriteFailed,
+    TrainingDiverged,
+    TrainingInterrupted,
+)
+from cfsnn_cli.errors import EXIT_USER_ERROR
 
 EXIT_FAILED = 1
-EXIT_USER_ERROR = 2
 
 # Errors of the file system the user pointed cfsnn at (a folder that cannot be made, a full or
 # read-only disk), not of cfsnn: they are reported like any other mistake in what was given.
@@ -42,14 +47,15 @@ def _exit_code_and_message(error: Exception) -> tuple[int, str]:
         return EXIT_FAILED, f"cfsnn: {error}"
     if isinstance(error, (TrainingInterrupted, InterruptedBeforeTraining)):
         number = signal.SIGTERM if error.reason == "SIGTERM" else signal.SIGINT
-        resume = ""
-        if isinstance(error, TrainingInterrupted):
-            resume = (
-                f"; continue with the same torchrun command ending in: train --resume {error.run_dir}"
-                if from_environment().launched
-                else f"; continue with: cfsnn train --resume {error.run_dir}"
-            )
+        resume = f"; {resume_command(error.run_dir)}" if isinstance(error, TrainingInterrupted) else ""
         return 128 + number, f"cfsnn: {error}{resume}"
+    if isinstance(error, RunFolderWriteFailed):
+        how = (
+            f"once it is fixed (space freed, say), {resume_command(error.run_dir)}"
+            if error.resumable
+            else "start again once it is fixed"
+        )
+        return EXIT_USER_ERROR, f"cfsnn: error: {error}; {how}"
     if isinstance(error, TrainingDiverged):
         return EXIT_FAILED, f"cfsnn: training stopped: {error}"
     if isinstance(error, OSError) and (problem := path_problem(error)) is not None:
@@ -58,6 +64,13 @@ def _exit_code_and_message(error: Exception) -> tuple[int, str]:
         EXIT_FAILED,
         f"cfsnn: internal error: {type(error).__name__}: {error} (run with CFSNN_DEBUG=1 for the traceback)",
     )
+
+
+def resume_command(run_dir: Path) -> str:
+    """How to continue the run in `run_dir`, as the user started it."""
+    if from_environment().launched:
+        return f"continue with the same torchrun command ending in: train --resume {run_dir}"
+    return f"continue with: cfsnn train --resume {run_dir}"
 
 
 def path_problem(error: OSError) -> str | None:

@@ -15,6 +15,7 @@ from cfsnn_cli.cli.common_options import (
     JsonOption,
     SplitOption,
     TimestepsOption,
+    WorkersOption,
     check_split_and_batch_size,
     check_timesteps,
 )
@@ -54,6 +55,7 @@ def profile_spikes(
     ] = None,
     timesteps: TimestepsOption = None,
     batch_size: BatchSizeOption = None,
+    workers: WorkersOption = 0,
     json_path: JsonOption = None,
     plot: Annotated[
         Path | None,
@@ -79,35 +81,36 @@ def profile_spikes(
 ) -> None:
     """Firing rates, membrane and learned parameters per spiking layer; SynOps, MACs and energy."""
     from cfsnn_cli.atomic import atomic_write_text
-    from cfsnn_cli.cli.output_paths import check_outputs
+    from cfsnn_cli.cli.output_paths import JSON_FILE, PLOT_FILE, Output, check_output_folder, check_outputs
     from cfsnn_cli.cli.profile_plots import FIGURES, profile_plots
     from cfsnn_cli.cli.profile_render import profile_tables
     from cfsnn_cli.cli.render import EvaluationProgress, console
-    from cfsnn_cli.engine.checkpoint import resolve_checkpoint
-    from cfsnn_cli.engine.profile import ENERGY_PRESETS, profile_checkpoint
+    from cfsnn_cli.engine.machine import ThisMachine
+    from cfsnn_cli.engine.run_folder import resolve_checkpoint
 
     # bounds checked here rather than by Typer, whose refusals come with a usage box: one line each
-    check_split_and_batch_size(split, batch_size)
+    check_split_and_batch_size(split, batch_size, workers)
     if samples is not None and samples < 1:
         raise CfsnnError("--samples", f"must be >= 1 (got {samples})")
     check_timesteps(timesteps)
-    if energy not in ENERGY_PRESETS:
-        raise CfsnnError("--energy", f"must be one of {', '.join(ENERGY_PRESETS)} (got {energy!r})")
+    if energy not in ENERGY_NAMES:
+        raise CfsnnError("--energy", f"must be one of {', '.join(ENERGY_NAMES)} (got {energy!r})")
     for option, value in (("--e-mac", e_mac), ("--e-ac", e_ac)):
         if value is not None and not 0 < value < float("inf"):
             raise CfsnnError(option, f"must be a number of pJ > 0 (got {value})")
-    outputs = {"--json": json_path}
+    outputs = {"--json": Output(json_path, JSON_FILE)}
     if plot is not None:
-        plot = plot.expanduser()
+        plot = check_output_folder("--plot", plot)
         check_plot_folder(plot)
         if plot.is_dir():  # a PNG about to be replaced must not be a folder, the checkpoint or --json
-            outputs |= {f"--plot ({name})": plot / name for name in FIGURES}
+            outputs |= {f"--plot ({name})": Output(plot / name, PLOT_FILE) for name in FIGURES}
     json_path = check_outputs(outputs, reads=[resolve_checkpoint(ckpt)])["--json"]
+    from cfsnn_cli.engine.profile import profile_checkpoint  # torch: only once the input is checked
 
     with EvaluationProgress(f"profile {split}") as progress:
         checkpoint, profile = profile_checkpoint(
             ckpt,
-            data_root=data_root,
+            machine=ThisMachine.from_options(data_root, workers),
             split=split,
             samples=samples,
             timesteps=timesteps,

@@ -12,9 +12,8 @@ from typing import Annotated
 import typer
 
 from cfsnn_cli.cli.train import SET_HELP
-from cfsnn_cli.errors import CfsnnError
+from cfsnn_cli.errors import EXIT_USER_ERROR, CfsnnError
 
-WORKER_LOG = "logs/worker-{}.log"
 # set in the processes `--workers` starts: their parent greets and sums up, once
 WORKER_VARIABLE = "CFSNN_SWEEP_WORKER"
 POLL_SECONDS = 2.0
@@ -67,12 +66,16 @@ def sweep(
 ) -> None:
     """Run a grid (--grid, --seeds) or a search (--search, --space) of trainings; every trial is a run
     folder under OUT/trials that eval, profile-spikes, export and compare read."""
+    from cfsnn_cli.cli.output_paths import check_output_folder, refuse_owned
     from cfsnn_cli.sweep.plan import make_plan
-    from cfsnn_cli.sweep.run import import_optuna, start_sweep
+    from cfsnn_cli.sweep.run import SQLITE_PREFIX, import_optuna, start_sweep
 
     import_optuna()  # a missing extra is said before anything else
     if workers < 1:
         raise CfsnnError("--workers", f"must be >= 1 (got {workers})")
+    out = check_output_folder("--out", out)
+    if storage is not None and storage.startswith(SQLITE_PREFIX):  # a database file: where the rule applies
+        refuse_owned("--storage", Path(storage[len(SQLITE_PREFIX) :]))
     plan = make_plan(recipe, overrides or [], grid or [], seeds, search, space)
     running, resumed = start_sweep(plan, out, storage)
     a_worker = os.environ.get(WORKER_VARIABLE) == "1"
@@ -89,7 +92,12 @@ def _run_here(running, resumed: bool) -> None:
     from cfsnn_cli.cli.render import console, say
     from cfsnn_cli.cli.signals import stop_on_signals
     from cfsnn_cli.cli.sweep_render import SweepDisplay
-    from cfsnn_cli.engine.train import InterruptedBeforeTraining, StopRequest, TrainingInterrupted
+    from cfsnn_cli.engine.train import (
+        InterruptedBeforeTraining,
+        RunFolderWriteFailed,
+        StopRequest,
+        TrainingInterrupted,
+    )
 
     stop = StopRequest()
     before = running.progress()
@@ -103,6 +111,9 @@ def _run_here(running, resumed: bool) -> None:
         number = signal.SIGTERM if stopped.reason == "SIGTERM" else signal.SIGINT
         typer.echo(f"cfsnn: {stopped}; continue the sweep by running the same command again", err=True)
         raise typer.Exit(128 + number) from None
+    except RunFolderWriteFailed as failed:  # the trial resumes from its last whole state, as after a signal
+        typer.echo(f"cfsnn: error: {failed}; once it is fixed, run the same command again", err=True)
+        raise typer.Exit(EXIT_USER_ERROR) from None
 
 
 def _worker_arguments(recipe, out, grid, seeds, overrides, search, space, storage) -> list[str]:
@@ -129,13 +140,14 @@ def _run_workers(running, arguments: list[str], workers: int) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from cfsnn_cli.cli.render import console, say
+    from cfsnn_cli.engine.run_folder import LOGS_FOLDER
     from cfsnn_cli.sweep.run import worker_threads
 
     root = running.folder.root
     environment = {**os.environ, "OMP_NUM_THREADS": str(worker_threads(workers)), WORKER_VARIABLE: "1"}
     processes, logs = [], []
     for index in range(workers):
-        log = root / WORKER_LOG.format(index)
+        log = root / LOGS_FOLDER / f"worker-{index}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         logs.append(log)
         with open(log, "ab") as handle:
@@ -147,7 +159,7 @@ def _run_workers(running, arguments: list[str], workers: int) -> None:
                     env=environment,
                 )
             )
-    say(console, f"{workers} worker processes on {root} (their output: {root / 'logs'})")
+    say(console, f"{workers} worker processes on {root} (their output: {root / LOGS_FOLDER})")
 
     stopped_by: list[str] = []
 

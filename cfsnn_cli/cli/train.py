@@ -50,13 +50,14 @@ def train(
 
     from rich.markup import escape
 
+    from cfsnn_cli.cli.output_paths import check_output_folder
     from cfsnn_cli.cli.plots import training_plot
     from cfsnn_cli.cli.render import TrainingDisplay, console, epochs_table, say
     from cfsnn_cli.cli.signals import stop_on_signals
-    from cfsnn_cli.engine.checkpoint import resume_recipe, run_folder
+    from cfsnn_cli.engine.checkpoint import resume_recipe
     from cfsnn_cli.engine.distributed import from_environment
     from cfsnn_cli.engine.report import Reporter
-    from cfsnn_cli.engine.run_folder import CURVES_FILE, read_metrics
+    from cfsnn_cli.engine.run_folder import CURVES_FILE, read_metrics, resumed_run_folder
     from cfsnn_cli.engine.train import StopRequest
     from cfsnn_cli.engine.train import train as run_training
     from cfsnn_cli.recipe import load_recipe
@@ -66,11 +67,11 @@ def train(
             raise CfsnnError(
                 "--resume", "continues a run with its own recipe in its own folder: drop RECIPE, --set and --out"
             )
-        run_dir = run_folder(resume)  # the folder, or its state.safetensors
+        run_dir = resumed_run_folder(resume)  # the folder, or its state.safetensors
         chosen = resume_recipe(run_dir)
     else:
         chosen = load_recipe(recipe or "quickstart", overrides or [])
-        run_dir = out if out is not None else default_run_dir(chosen.name)
+        run_dir = check_output_folder("--out", out) if out is not None else default_run_dir(chosen.name)
 
     stop = StopRequest()
     # under torchrun process 0 alone speaks; the others train, and still stop on signals

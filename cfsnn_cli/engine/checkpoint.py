@@ -8,7 +8,8 @@ A run folder holds
                      training: all --resume reads, in one file (also written mid-epoch on Ctrl-C)
   recipe.toml        the resolved recipe, for people
   metrics.jsonl      one line per epoch
-No pickle anywhere: tensors in safetensors, everything else JSON or TOML. Every write is atomic.
+No pickle anywhere: tensors in safetensors, everything else JSON or TOML. Every write is atomic,
+and every safetensors file carries a digest that reading verifies (engine/safetensors_file.py).
 """
 
 import json
@@ -17,18 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import save as safetensors_bytes
 from torch import nn
 
 import cfsnn_cli
-from cfsnn_cli.atomic import atomic_write_bytes
-from cfsnn_cli.engine.run_folder import BEST_FILE, MODEL_FILE, STATE_FILE
+from cfsnn_cli.engine.run_folder import BEST_FILE, MODEL_FILE, STATE_FILE, resolve_checkpoint, resumed_run_folder
+from cfsnn_cli.engine.safetensors_file import FORMAT, FORMAT_VERSION, read_safetensors, write_safetensors
 from cfsnn_cli.errors import CfsnnError
 from cfsnn_cli.recipe import Recipe, recipe_from_json
-
-FORMAT = "cfsnn"
-FORMAT_VERSION = "1"
 
 
 @dataclass
@@ -79,24 +75,6 @@ class TrainingPosition:
     samples: int = 0
 
 
-def _write_safetensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
-    cpu = {name: tensor.detach().cpu().contiguous() for name, tensor in tensors.items()}
-    atomic_write_bytes(path, safetensors_bytes(cpu, metadata=metadata))
-
-
-def _read_safetensors(path: Path, what: str, tensors: bool = True) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """(tensors, metadata) of a file; with tensors=False only the header is read."""
-    if not path.is_file():
-        raise CfsnnError(what, f"{path} does not exist")
-    try:
-        with safe_open(str(path), framework="pt") as handle:
-            metadata = handle.metadata() or {}
-            contents = {name: handle.get_tensor(name) for name in handle.keys()} if tensors else {}
-    except (SafetensorError, OSError, ValueError, RuntimeError) as error:
-        raise CfsnnError(what, f"{path} is not a readable safetensors file (truncated or corrupt?): {error}") from None
-    return contents, metadata
-
-
 def save_model(
     path: Path,
     model: nn.Module,
@@ -118,7 +96,7 @@ def save_model(
         class_names: the K class names, in label order.
     """
     metadata = _model_metadata(recipe, position.epoch, metrics, input_shape, class_names)
-    _write_safetensors(path, model.state_dict(), {**metadata, "global_step": str(position.global_step)})
+    write_safetensors(path, model.state_dict(), {**metadata, "global_step": str(position.global_step)})
 
 
 def _model_metadata(
@@ -126,8 +104,6 @@ def _model_metadata(
 ) -> dict[str, str]:
     """What `load_model_checkpoint` needs to rebuild a model, and the versions that wrote it."""
     return {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
         "cfsnn_version": cfsnn_cli.__version__,
         "torch_version": torch.__version__,
         "recipe": recipe.to_json(),
@@ -155,13 +131,7 @@ def save_inference_bundle(
         checkpoint.recipe, checkpoint.epoch, checkpoint.metrics, checkpoint.input_shape, checkpoint.class_names
     )
     metadata |= {"folding": json.dumps(folding), "exported": json.dumps(exported)}
-    _write_safetensors(path, model.state_dict(), metadata)
-
-
-def resolve_checkpoint(path: Path) -> Path:
-    """A run folder means its model.safetensors."""
-    path = Path(path).expanduser()
-    return path / MODEL_FILE if path.is_dir() else path
+    write_safetensors(path, model.state_dict(), metadata)
 
 
 def load_model_checkpoint(path: Path, what: str = "--ckpt") -> ModelCheckpoint:
@@ -175,7 +145,7 @@ def load_model_checkpoint(path: Path, what: str = "--ckpt") -> ModelCheckpoint:
         CfsnnError: the file is missing, unreadable, not cfsnn's, or of another format version.
     """
     path = resolve_checkpoint(path)
-    weights, metadata = _read_safetensors(path, what)
+    weights, metadata = read_safetensors(path, what)
     if "position" in metadata:  # a training state, which carries the position `--resume` continues from
         raise CfsnnError(
             what,
@@ -258,18 +228,16 @@ def save_training_state(
             else:
                 scalars.setdefault(str(index), {})[key] = value
     metadata = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
         "recipe": recipe.to_json(),
         "position": json.dumps(position.__dict__),
         "optimizer": json.dumps({"param_groups": state["param_groups"], "scalars": scalars}),
     }
-    _write_safetensors(path, tensors, metadata)
+    write_safetensors(path, tensors, metadata)
 
 
 def read_training_state(path: Path) -> TrainingState:
     """Read a file written by `save_training_state`; a CfsnnError naming `--resume` if it is not one."""
-    tensors, metadata = _read_safetensors(path, "--resume")
+    tensors, metadata = read_safetensors(path, "--resume")
     try:
         if metadata.get("format") != FORMAT or "rng.torch" not in tensors:
             raise KeyError("format")
@@ -283,19 +251,13 @@ def read_training_state(path: Path) -> TrainingState:
     return TrainingState(path, recipe, tensors, position, optimizer)
 
 
-def run_folder(path: Path) -> Path:
-    """The run folder `--resume` names: the folder itself, or the folder of its state file."""
-    path = Path(path).expanduser()
-    return path.parent if path.name == STATE_FILE and path.is_file() else path
-
-
 def resume_recipe(run_dir: Path) -> Recipe:
     """The recipe of the run in `run_dir`, read from its state file's header alone."""
-    run_dir = run_folder(run_dir)
+    run_dir = resumed_run_folder(run_dir)
     if not run_dir.is_dir():
         raise CfsnnError("--resume", f"{run_dir} is not a run folder")
     path = run_dir / STATE_FILE
-    _, metadata = _read_safetensors(path, "--resume", tensors=False)
+    _, metadata = read_safetensors(path, "--resume", tensors=False)
     if "recipe" not in metadata:
         raise CfsnnError("--resume", f"{path} is not a complete cfsnn training state (no recipe)")
     return recipe_from_json(metadata["recipe"], f"{path} (stored recipe)")
@@ -304,10 +266,10 @@ def resume_recipe(run_dir: Path) -> Recipe:
 def saved_position(run_dir: Path) -> TrainingPosition | None:
     """Where the run in `run_dir` stands by its state file's header alone (its `epoch` is the number
     of finished epochs); None when it has no state file yet."""
-    path = run_folder(run_dir) / STATE_FILE
+    path = resumed_run_folder(run_dir) / STATE_FILE
     if not path.is_file():
         return None
-    _, metadata = _read_safetensors(path, "--resume", tensors=False)
+    _, metadata = read_safetensors(path, "--resume", tensors=False)
     try:
         return TrainingPosition(**json.loads(metadata["position"]))
     except (KeyError, ValueError, TypeError) as error:

@@ -18,21 +18,22 @@ from typing import Any
 
 from cfsnn_cli.engine.run_folder import METRICS_FILE, RECIPE_FILE, TRIALS_FOLDER, read_metrics
 from cfsnn_cli.errors import CfsnnError
+from cfsnn_cli.machine_fields import MACHINE_FIELDS
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # the same parser, from PyPI
     import tomli as tomllib
 
-# what runs of one configuration may differ in: their names, their seed, and the fields that change
-# how a run is carried out but not what it computes (or, for the device, only in rounding)
+# what runs of one configuration may differ in: their names, their seed, where they ran (the machine's
+# fields) and the fields that change how a run is carried out but not what it computes (or, for the
+# device, only in rounding)
 NOT_CONFIGURATION = (
     "name",
     "description",
     "seed",
-    "data.workers",
+    *MACHINE_FIELDS,
     "data.eval_batch_size",
-    "train.device",
     "train.compile",
     "train.channels_last",
     "train.tensorboard",

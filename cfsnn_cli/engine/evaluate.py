@@ -16,6 +16,7 @@ from cfsnn_cli.engine.build import autocast, build_loader, build_objective, buil
 from cfsnn_cli.engine.checkpoint import ModelCheckpoint
 from cfsnn_cli.engine.distributed import SINGLE, World
 from cfsnn_cli.engine.load import load_model, model_device
+from cfsnn_cli.engine.machine import DATA_ROOT, ThisMachine, on_this_machine
 from cfsnn_cli.engine.report import Reporter
 from cfsnn_cli.errors import CfsnnError
 from cfsnn_cli.neurons import SpikingNeuron, observe
@@ -159,7 +160,7 @@ def _ratio(part: float, whole: float) -> float:
 def evaluate_checkpoint(
     path: str | Path,
     *,
-    data_root: str | None = None,
+    machine: ThisMachine | None = None,
     split: str = "test",
     timesteps: int | None = None,
     batch_size: int | None = None,
@@ -169,7 +170,8 @@ def evaluate_checkpoint(
 
     Args:
         path: a `.safetensors` checkpoint, or a run folder (its model.safetensors).
-        data_root: replaces the stored recipe's `data.root`; None keeps it.
+        machine: where the data lives and how many loader workers run (engine/machine.py); the
+            checkpoint's own paths are never used. None: `ThisMachine.from_options()`.
         split: "test" or "train" (evaluated without augmentation).
         timesteps: evaluate at this T instead of the recipe's `data.timesteps`; None keeps it.
         batch_size: samples per batch instead of the recipe's `data.eval_batch_size`; None keeps it.
@@ -185,7 +187,7 @@ def evaluate_checkpoint(
     checkpoint, model = load_model(path)
     torch.manual_seed(checkpoint.recipe.seed)
     device = model_device(model)
-    recipe, data, loader = checkpoint_batches(checkpoint, split, data_root, timesteps, batch_size)
+    recipe, data, loader = checkpoint_batches(checkpoint, split, machine, timesteps, batch_size)
     objective = build_objective(recipe).to(device)
     with guarded_pass(recipe, data, timesteps):
         result = evaluate(
@@ -195,13 +197,18 @@ def evaluate_checkpoint(
 
 
 def checkpoint_batches(
-    checkpoint: ModelCheckpoint, split: str, data_root: str | None, timesteps: int | None, batch_size: int | None
+    checkpoint: ModelCheckpoint,
+    split: str,
+    machine: ThisMachine | None,
+    timesteps: int | None,
+    batch_size: int | None,
 ) -> tuple[Recipe, DatasetSplit, DataLoader]:
-    """The checkpoint's recipe (with `batch_size` as its eval batch size), the split and its batches."""
-    recipe = checkpoint.recipe
+    """The checkpoint's recipe on this machine (`on_this_machine`, with `batch_size` as its eval
+    batch size), the split and its batches."""
+    recipe = on_this_machine(checkpoint.recipe, machine or ThisMachine.from_options())
     if batch_size is not None:
         recipe = recipe.model_copy(update={"data": recipe.data.model_copy(update={"eval_batch_size": batch_size})})
-    data = build_checkpoint_split(checkpoint, split, data_root, timesteps)
+    data = build_checkpoint_split(recipe, checkpoint, split, timesteps)
     return recipe, data, build_loader(recipe, data, train=False, timesteps=timesteps)
 
 
@@ -217,14 +224,21 @@ def guarded_pass(recipe: Recipe, data: DatasetSplit, timesteps: int | None) -> I
 
 
 def build_checkpoint_split(
-    checkpoint: ModelCheckpoint, split: str, data_root: str | None, timesteps: int | None
+    recipe: Recipe, checkpoint: ModelCheckpoint, split: str, timesteps: int | None
 ) -> DatasetSplit:
-    """The split a checkpoint's recipe names, unaugmented, checked to have the checkpoint's classes."""
-    data = build_split(checkpoint.recipe, split, data_root, timesteps, augment=False)
+    """The split `recipe` (the checkpoint's, on this machine) names, unaugmented, checked to have
+    the checkpoint's classes. Its data folder is this machine's, so a problem with it is said as
+    one with the data root it was given."""
+    try:
+        data = build_split(recipe, split, timesteps=timesteps, augment=False)
+    except CfsnnError as error:
+        if error.field != "data.root":
+            raise
+        raise CfsnnError(DATA_ROOT, error.problem, error.source) from None
     if data.num_classes != checkpoint.num_classes:
-        field = "--data-root" if data_root is not None else "data.root"
         raise CfsnnError(
-            field, f"the data has {data.num_classes} classes but the checkpoint was trained on {checkpoint.num_classes}"
+            DATA_ROOT,
+            f"the data has {data.num_classes} classes but the checkpoint was trained on {checkpoint.num_classes}",
         )
     return data
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from cfsnn_cli.engine.build import build_model, pick_device
+from cfsnn_cli.engine.build import build_model
 from cfsnn_cli.engine.checkpoint import ModelCheckpoint, load_model_checkpoint, load_weights
 from cfsnn_cli.engine.folding import apply_folded_structure
 
@@ -17,7 +17,8 @@ def load_model(path: str | Path, device: torch.device | None = None) -> tuple[Mo
     Args:
         path: a `.safetensors` checkpoint or inference bundle (`cfsnn export --format
             safetensors`), or a run folder (its model.safetensors).
-        device: where to put the model; None picks the stored recipe's `train.device`.
+        device: where to put the model; None: CUDA when torch sees one, else the CPU (never the
+            device the checkpoint was trained on: that was another machine's choice).
 
     Returns:
         The checkpoint (recipe, class names, input shape, metrics) and the model on `device`.
@@ -31,7 +32,7 @@ def load_model(path: str | Path, device: torch.device | None = None) -> tuple[Mo
     if checkpoint.folding:  # an inference bundle: its batch norms live in the weights before them
         apply_folded_structure(model, checkpoint.folding)
     load_weights(model, checkpoint)
-    model.to(device if device is not None else pick_device(checkpoint.recipe))
+    model.to(device if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu"))
     model.eval()
     return checkpoint, model
 

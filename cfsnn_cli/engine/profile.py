@@ -18,6 +18,7 @@ from torch import nn
 
 from cfsnn_cli.engine.checkpoint import ModelCheckpoint
 from cfsnn_cli.engine.load import model_device
+from cfsnn_cli.engine.machine import ThisMachine
 from cfsnn_cli.engine.report import Reporter
 from cfsnn_cli.engine.synops import (
     AVERAGE_POOLS,
@@ -315,7 +316,7 @@ def profile_model(
 def profile_checkpoint(
     path: str | Path,
     *,
-    data_root: str | None = None,
+    machine: ThisMachine | None = None,
     split: str = "test",
     samples: int | None = None,
     timesteps: int | None = None,
@@ -329,7 +330,7 @@ def profile_checkpoint(
 
     Args:
         path: a `.safetensors` checkpoint, or a run folder (its model.safetensors).
-        data_root: replaces the stored recipe's `data.root`; None keeps it.
+        machine: this machine's settings (`ThisMachine`), as for `evaluate_checkpoint`.
         split: "test" or "train" (without augmentation).
         samples: profile the first N samples of the split; None profiles all of it.
         timesteps: profile at this T instead of the recipe's; None keeps it.
@@ -346,7 +347,7 @@ def profile_checkpoint(
     from cfsnn_cli.engine.load import load_model
 
     checkpoint, model = load_model(path)
-    recipe, data, loader = checkpoint_batches(checkpoint, split, data_root, timesteps, batch_size)
+    recipe, data, loader = checkpoint_batches(checkpoint, split, machine, timesteps, batch_size)
     with guarded_pass(recipe, data, timesteps):
         profile = profile_model(model, loader, samples, energy, e_mac, e_ac, reporter)
     return checkpoint, profile

@@ -6,6 +6,7 @@ import json
 import math
 import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,7 @@ from cfsnn_cli.engine.run_folder import (
     STATE_FILE,
     TENSORBOARD_FOLDER,
     read_metrics,
+    remove_orphaned_temporaries,
 )
 from cfsnn_cli.engine.schedule import learning_rate
 from cfsnn_cli.engine.tally import Reading, StepTally
@@ -104,6 +106,28 @@ class TrainingDiverged(Exception):
             f"the last good checkpoint is kept in {kept}" if kept else "no epoch had finished, so nothing was kept"
         )
         super().__init__(f"the loss became {value} at epoch {epoch}, step {step}; {kept_note}")
+
+
+class RunFolderWriteFailed(Exception):
+    """The system refused a write to the run folder (a full disk, a lost mount). Every file is written
+    atomically, so what the folder held before stays whole: with `resumable`, its state file, from
+    which the run continues once the cause is gone."""
+
+    def __init__(self, run_dir: Path, error: OSError, resumable: bool):
+        self.run_dir, self.error, self.resumable = run_dir, error, resumable
+        kept = (
+            f"the last saved state in {run_dir} is whole" if resumable else "no epoch had finished, so nothing was kept"
+        )
+        super().__init__(f"{error.filename}: {error.strerror}; {kept}")
+
+
+@contextlib.contextmanager
+def _writing_run_folder(run_dir: Path) -> Iterator[None]:
+    """Turn the system's refusal of a write to `run_dir` into RunFolderWriteFailed."""
+    try:
+        yield
+    except OSError as error:
+        raise RunFolderWriteFailed(run_dir, error, resumable=(run_dir / STATE_FILE).is_file()) from error
 
 
 @dataclass
@@ -212,7 +236,7 @@ def _train(
         if recipe.train.channels_last:
             # NHWC conv weights make convolutions write NHWC activations (TimeFolded's [T·B, C, H, W]
             # follows them), the layout GPU tensor cores read fastest under bf16. Checkpoints store
-            # the same numbers in the plain layout (checkpoint._write_safetensors makes them contiguous).
+            # the same numbers in the plain layout (safetensors_file.write_safetensors makes them contiguous).
             model = model.to(memory_format=torch.channels_last)
         if world.rank > 0:  # its own dropout draws; process 0 keeps the one-process stream
             torch.manual_seed(derived_seed(recipe.seed, world.rank, PROCESSES))
@@ -236,6 +260,8 @@ def _train(
     with world.together():
         if world.main and not resume:
             _prepare_new_run(run_dir, recipe)
+        if world.main and resume:  # the temporary file of a write a killed process left half done
+            remove_orphaned_temporaries(run_dir)
     # what the steps call: DDP under torchrun (its constructor is a collective), compiled if asked;
     # `model` stays what is saved and evaluated
     step_model = training_module(recipe, distributed.parallel(model, world, device))
@@ -245,7 +271,7 @@ def _train(
 
     def save_state(at: TrainingPosition) -> None:
         nonlocal saved_any
-        with stop.shielded():
+        with stop.shielded(), _writing_run_folder(run_dir):
             other_processes = distributed.rng_states(world, device)  # a collective: every process comes
             if world.main:
                 save_training_state(run_dir / STATE_FILE, model, optimizer, recipe, at, other_processes)
@@ -377,7 +403,7 @@ def _train(
             # -- save, metrics first: a crash before the state is written only repeats this epoch
             history.append(metrics)
             if world.main:
-                with stop.shielded():
+                with stop.shielded(), _writing_run_folder(run_dir):
                     atomic_write_text(run_dir / METRICS_FILE, "".join(json.dumps(m) + "\n" for m in history))
                     board.write_epoch(metrics, evaluation.layer_firing_rates)
                     saved = (train_data.input_shape, train_data.class_names)

@@ -26,7 +26,7 @@ from typing import Any
 
 from cfsnn_cli.atomic import atomic_write_text
 from cfsnn_cli.engine.report import Reporter
-from cfsnn_cli.engine.run_folder import LOCKS_FOLDER, SWEEP_DATABASE, SWEEP_FILE, TRIALS_FOLDER
+from cfsnn_cli.engine.run_folder import LOCKS_FOLDER, SETUP_LOCK_FILE, SWEEP_DATABASE, SWEEP_FILE, TRIALS_FOLDER
 from cfsnn_cli.engine.train import StopRequest, TrainingDiverged
 from cfsnn_cli.errors import CfsnnError
 from cfsnn_cli.extras import require_extra
@@ -34,6 +34,14 @@ from cfsnn_cli.sweep.plan import SweepPlan, run_name
 from cfsnn_cli.sweep.trial import TrialOutcome, claimed, lock_is_free, run_trial
 
 FORMAT = "cfsnn-sweep/1"
+SQLITE_PREFIX = "sqlite:///"  # SQLAlchemy's URL of a database file; the path follows
+# a database driver's module → (the cfsnn extra that installs it, or None; its package on PyPI)
+DRIVER_PACKAGES = {
+    "psycopg": ("postgres", "psycopg[binary]"),
+    "psycopg2": (None, "psycopg2-binary"),
+    "MySQLdb": (None, "mysqlclient"),
+    "pymysql": (None, "PyMySQL"),
+}
 # what a trial carries in Optuna's user attributes
 RUN_ATTR = "run"  # its run folder's name under trials/
 ERROR_ATTR = "error"  # what stopped it: a signal or an error (it is run again)
@@ -60,10 +68,10 @@ class SweepFolder:
     @property
     def setup_lock(self) -> Path:
         """Held while a process checks or writes the definition."""
-        return self.root / ".setup.lock"
+        return self.root / SETUP_LOCK_FILE
 
     def default_storage(self) -> str:
-        return f"sqlite:///{(self.root / SWEEP_DATABASE).resolve()}"
+        return f"{SQLITE_PREFIX}{(self.root / SWEEP_DATABASE).resolve()}"
 
 
 def import_optuna():
@@ -77,9 +85,31 @@ def import_optuna():
     return optuna
 
 
+def require_database_driver(url: str, option: str) -> None:
+    """Refuse, naming what to install, a database URL whose driver module is missing: Optuna would
+    say only "Failed to import DB access module". The driver is SQLAlchemy's for the URL
+    (`postgresql://` is psycopg 3 from SQLAlchemy 2.1 on, psycopg2 before)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    try:
+        dialect = make_url(url).get_dialect()
+    except (ArgumentError, NoSuchModuleError, ValueError):
+        return  # not a URL SQLAlchemy knows: Optuna's refusal says so
+    try:
+        dialect.import_dbapi()
+    except ImportError as error:
+        module = error.name or dialect.driver
+        extra, package = DRIVER_PACKAGES.get(module, (None, module))
+        install = f'pip install "cfsnn[{extra}]"' if extra else f"pip install {package}"
+        scheme = url.split(":", 1)[0]
+        raise CfsnnError(option, f"a {scheme} database needs the driver {module}, not installed: {install}") from None
+
+
 def open_storage(url: str, option: str = "--storage"):
     """An Optuna storage for `url`; a URL or database Optuna refuses is a CfsnnError naming `option`."""
     optuna = import_optuna()
+    require_database_driver(url, option)
     # SQLite lets one writer in at a time; processes sharing the file wait for each other rather than fail
     engine = {"connect_args": {"timeout": 300}} if url.startswith("sqlite") else {}
     for attempt in range(2):

@@ -3,9 +3,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from safetensors import safe_open
-from safetensors.torch import save_file
 
 from cfsnn_cli.engine.report import Reporter
+from cfsnn_cli.engine.safetensors_file import DIGEST_KEY, write_safetensors
 from cfsnn_cli.engine.train import StopRequest
 from cfsnn_cli.recipe import load_recipe
 
@@ -18,14 +18,16 @@ def tiny_recipe(*overrides: str):
 
 
 def write_mismatched_checkpoint(source: Path, target: Path) -> Path:
-    """A copy of a quickstart checkpoint whose stored recipe asks for 64 hidden units, not 32."""
+    """A copy of a quickstart checkpoint whose stored recipe asks for 64 hidden units, not 32, written
+    (and sealed) by cfsnn as a checkpoint of another recipe would be."""
     with safe_open(str(source), "pt") as handle:
         metadata = handle.metadata()
         tensors = {name: handle.get_tensor(name) for name in handle.keys()}
     recipe = json.loads(metadata["recipe"])
     recipe["model"]["hidden"] = [64]
     metadata["recipe"] = json.dumps(recipe)
-    save_file(tensors, str(target), metadata=metadata)
+    del metadata[DIGEST_KEY]
+    write_safetensors(target, tensors, metadata)
     return target
 
 

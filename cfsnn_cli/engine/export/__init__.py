@@ -6,13 +6,13 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-
-from cfsnn_cli.engine.checkpoint import ModelCheckpoint
 from cfsnn_cli.errors import CfsnnError
 from cfsnn_cli.limits import MAX_TIMESTEPS
+
+if TYPE_CHECKING:  # torch is imported by export_checkpoint alone: the command checks its options without it
+    from cfsnn_cli.engine.checkpoint import ModelCheckpoint
 
 FORMATS = ("safetensors", "onnx", "nir")
 ONNX_MODES = ("step", "unrolled")
@@ -68,7 +68,7 @@ def export_checkpoint(
     timesteps: int | None = None,
     onnx_mode: str = "step",
     opset: int | None = None,
-) -> tuple[ModelCheckpoint, ExportResult]:
+) -> tuple["ModelCheckpoint", ExportResult]:
     """Load `ckpt` through `load_model` and write it to `out` in format `fmt`, atomically.
 
     Args:
@@ -83,6 +83,8 @@ def export_checkpoint(
         CfsnnError: a bad option, a missing extra, a checkpoint that is not cfsnn's, a model the
             format cannot express.
     """
+    import torch
+
     from cfsnn_cli.engine.load import load_model
 
     check_export_options(fmt, timesteps, onnx_mode, opset)
