@@ -110,7 +110,7 @@ def test_bad_inputs_are_one_line_and_leave_no_file(runs, tmp_path, monkeypatch):
         (["--format", "onnx", "--onnx-mode", "unrolled", "--timesteps", "0"], ["--timesteps", "got 0"]),
         (["--format", "onnx", "--timesteps", "4"], ["--timesteps", "unrolled"]),
         (["--format", "onnx", "--opset", "9"], ["--opset"]),
-        (["--format", "nir"], ["nir cannot express", "signed or multi-level"]),
+        (["--format", "nir", "--out", str(tmp_path / "out.nir")], ["nir cannot express", "signed or multi-level"]),
     ]
     for options, words in cases:
         assert_one_line_error(run("export", "--ckpt", cf, "--out", out, *options), *words)
