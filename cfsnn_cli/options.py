@@ -74,9 +74,9 @@ def first_problem(error: ValidationError, section: str = "") -> CfsnnError:
     return CfsnnError(field, message[0].lower() + message[1:])
 
 
-def check_options(section: str, builder: Any, kind: str, options: dict[str, Any]) -> dict[str, Any]:
-    """The options of `kind` with types checked and defaults filled in, or a CfsnnError."""
-    model = options_model(builder)
+def check_options(section: str, model: type[BaseModel], kind: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The options of `kind` (whose options model is `model`) with types checked and defaults
+    filled in, or a CfsnnError."""
     try:
         checked = model.model_validate(options)
     except ValidationError as error:

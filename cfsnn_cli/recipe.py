@@ -15,8 +15,9 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cfsnn_cli.errors import CfsnnError
+from cfsnn_cli.kinds import kind_constant, options_for
 from cfsnn_cli.limits import MAX_TIMESTEPS
-from cfsnn_cli.options import check_options, first_problem, options_model
+from cfsnn_cli.options import check_options, first_problem
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -34,24 +35,25 @@ STRICT = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
 class KindSection(BaseModel):
-    """A section whose `kind` picks a registered builder; the other keys are that kind's options."""
+    """A section whose `kind` picks a registered builder; the other keys are that kind's options,
+    checked against the kind's options model (kinds.options_for: no torch for a shipped kind)."""
 
     model_config = ConfigDict(STRICT, extra="allow")  # the extra keys are the kind's options
     kind: str
-
-    @staticmethod
-    def registry():
-        raise NotImplementedError
+    section: ClassVar[str]  # the recipe section's name, which is also the kind catalogue's
 
     def options(self) -> dict[str, Any]:
         return dict(self.model_extra or {})
 
-    def check_kind(self, section: str) -> None:
+    @classmethod
+    def options_model(cls, kind: str) -> type[BaseModel]:
         try:
-            builder = self.registry().get(self.kind)
+            return options_for(cls.section, kind)
         except CfsnnError as error:
-            raise error.within(section) from None
-        checked = check_options(section, builder, self.kind, self.options())
+            raise error.within(cls.section) from None
+
+    def check_kind(self) -> None:
+        checked = check_options(self.section, self.options_model(self.kind), self.kind, self.options())
         self.__pydantic_extra__ = checked  # the resolved recipe spells out every default
 
     # options whose meaning depends on the kind, so they never carry over a change of kind
@@ -67,23 +69,15 @@ class KindSection(BaseModel):
         if name in cls.kind_specific:
             return False
         try:
-            old = options_model(cls.registry().get(old_kind)).model_fields.get(name)
-            new = options_model(cls.registry().get(new_kind)).model_fields.get(name)
+            old = cls.options_model(old_kind).model_fields.get(name)
+            new = cls.options_model(new_kind).model_fields.get(name)
         except CfsnnError:
             return False
         return old is not None and new is not None and old.annotation == new.annotation and old.metadata == new.metadata
 
 
-# Registries are imported when first needed: they pull in torch, which `cfsnn --help` should not pay for.
-
-
 class DataSection(KindSection):
-    @staticmethod
-    def registry():
-        from cfsnn_cli.data import DATASETS
-
-        return DATASETS
-
+    section = "data"
     kind: str = "digits"
     timesteps: int = Field(4, ge=1, le=MAX_TIMESTEPS, description="T: time steps per sample")
     batch_size: int = Field(64, ge=1)
@@ -92,50 +86,29 @@ class DataSection(KindSection):
 
 
 class ModelSection(KindSection):
-    @staticmethod
-    def registry():
-        from cfsnn_cli.models import MODELS
-
-        return MODELS
-
+    section = "model"
     kind: str = "mlp"
 
 
 class NeuronSection(KindSection):
-    @staticmethod
-    def registry():
-        from cfsnn_cli.neurons import NEURONS
-
-        return NEURONS
-
+    section = "neuron"
     kind: str = "cf"
 
 
 class SurrogateSection(KindSection):
+    section = "surrogate"
     kind_specific = frozenset({"alpha"})  # each primitive's α has its own scale (sigmoid 4, atan 2)
-
-    @staticmethod
-    def registry():
-        from cfsnn_cli.surrogates import SURROGATES
-
-        return SURROGATES
-
     kind: str = "sigmoid"
 
-    def check_kind(self, section: str) -> None:
-        super().check_kind(section)
+    def check_kind(self) -> None:
+        super().check_kind()
         # an unset α means the primitive's own default: spelled out, so the resolved recipe shows it
         if self.__pydantic_extra__.get("alpha") is None:
-            self.__pydantic_extra__["alpha"] = self.registry().get(self.kind).default_alpha
+            self.__pydantic_extra__["alpha"] = kind_constant(self.section, self.kind, "default_alpha")
 
 
 class LossSection(KindSection):
-    @staticmethod
-    def registry():
-        from cfsnn_cli.losses import TASK_LOSSES
-
-        return TASK_LOSSES
-
+    section = "loss"
     kind: str = "ce"
     balance: float = Field(0.0, ge=0, description="λ of the PN term; 0 turns it off")
     granularity: Literal["layer", "channel"] = "layer"
@@ -208,17 +181,30 @@ class Recipe(BaseModel):
     schedule: ScheduleSection = ScheduleSection()
     train: TrainSection = TrainSection()
 
-    def check_kinds_and_cross_sections(self) -> None:
-        """What pydantic cannot see: each kind's options, constructor bounds, cross-section rules.
+    def check_kinds_and_cross_sections(self, construct: bool = True) -> None:
+        """What pydantic cannot see: each kind's options, cross-section rules and, with
+        `construct`, the bounds the constructors know (`check_constructors`, which imports torch).
         (Run after pydantic, not inside it: pydantic would rewrap our one-line errors.)"""
+        for section in SECTIONS_WITH_KIND:
+            getattr(self, section).check_kind()
+        if construct:
+            self.check_constructors()
+        for section in FIXED_KIND_SECTIONS:
+            chosen = getattr(self, section)
+            for name in chosen.ignored_fields():
+                uses = ", ".join(sorted(chosen.fields_by_kind[chosen.kind])) or "no other field"
+                raise CfsnnError(
+                    f"{section}.{name}", f"{section} kind {chosen.kind!r} does not use it (it uses: {uses})"
+                )
+        self.check_cross_field_bounds()
+
+    def check_constructors(self) -> None:
+        """Bounds the constructors know (tau >= 1, alpha > alpha_min, …): build a throwaway neuron,
+        surrogate and objective, which costs microseconds once torch is imported."""
         from cfsnn_cli.losses import Objective
         from cfsnn_cli.neurons import build_neuron
         from cfsnn_cli.surrogates import build_surrogate
 
-        for section in SECTIONS_WITH_KIND:
-            getattr(self, section).check_kind(section)
-        # Bounds the constructors know (tau >= 1, alpha > alpha_min, …): build a throwaway
-        # neuron, surrogate and objective, which costs microseconds.
         try:
             surrogate = build_surrogate(self.surrogate.kind, timesteps=self.data.timesteps, **self.surrogate.options())
         except CfsnnError as error:
@@ -233,14 +219,6 @@ class Recipe(BaseModel):
             )
         except CfsnnError as error:
             raise error.within("loss") from None
-        for section in FIXED_KIND_SECTIONS:
-            chosen = getattr(self, section)
-            for name in chosen.ignored_fields():
-                uses = ", ".join(sorted(chosen.fields_by_kind[chosen.kind])) or "no other field"
-                raise CfsnnError(
-                    f"{section}.{name}", f"{section} kind {chosen.kind!r} does not use it (it uses: {uses})"
-                )
-        self.check_cross_field_bounds()
 
     def check_cross_field_bounds(self) -> None:
         optim, schedule, epochs = self.optim, self.schedule, self.train.epochs
@@ -399,13 +377,30 @@ def _known_fields(field: str) -> str | None:
     return None
 
 
-def validate_recipe(data: dict[str, Any], source: str, overridden: frozenset[str] = frozenset()) -> Recipe:
+def locate_error(error: CfsnnError, source: str, overridden: frozenset[str]) -> CfsnnError:
+    """`error` placed where its field was written: `--set` for a field in `overridden` (dotted
+    names, `overridden_fields`), else the recipe file `source`."""
+    from_command_line = any(error.field == key or error.field.startswith(f"{key}.") for key in overridden)
+    return error.from_source("--set" if from_command_line else source)
+
+
+def overridden_fields(overrides: list[str]) -> frozenset[str]:
+    """The dotted fields a list of `--set` overrides sets."""
+    command_line: dict[str, Any] = {}
+    for text in overrides:
+        command_line = overlay(command_line, parse_override(text))
+    return frozenset(_dotted_keys(command_line))
+
+
+def validate_recipe(
+    data: dict[str, Any], source: str, overridden: frozenset[str] = frozenset(), construct: bool = True
+) -> Recipe:
     """A Recipe, or one CfsnnError naming the field and where it came from: `--set` for a field
-    in `overridden` (dotted names), else the file `source`."""
+    in `overridden` (dotted names), else the file `source`. Without `construct`, the bounds only
+    a constructor knows are left to whoever builds the recipe (and torch is not imported)."""
 
     def located(error: CfsnnError) -> CfsnnError:
-        from_command_line = any(error.field == key or error.field.startswith(f"{key}.") for key in overridden)
-        return error.from_source("--set" if from_command_line else source)
+        return locate_error(error, source, overridden)
 
     try:
         recipe = Recipe.model_validate(data)
@@ -416,7 +411,7 @@ def validate_recipe(data: dict[str, Any], source: str, overridden: frozenset[str
             problem = CfsnnError(problem.field, f"unknown option (known: {known})")
         raise located(problem) from None
     try:
-        recipe.check_kinds_and_cross_sections()
+        recipe.check_kinds_and_cross_sections(construct)
     except CfsnnError as error:
         raise located(error) from None
     return recipe
@@ -433,18 +428,21 @@ def _dotted_keys(tree: dict[str, Any], prefix: str = "") -> set[str]:
     return keys
 
 
-def load_recipe(path_or_name: str, overrides: list[str] = ()) -> Recipe:
+def load_recipe(path_or_name: str, overrides: list[str] = (), construct: bool = True) -> Recipe:
     """Read, inherit, override and validate a recipe; every problem is one CfsnnError.
 
     All `--set` overrides form one layer over the file, so their order never matters (beyond the
     last of two values for one field winning) and each value in it is kept across a kind change.
+    `construct=False` leaves out the checks only a constructor makes (`Recipe.check_constructors`):
+    every field, type, bound in a signature and rule between sections is still checked, without
+    torch (`cfsnn recipes show`).
     """
     path = resolve_recipe_path(path_or_name)
     command_line: dict[str, Any] = {}
     for text in overrides:
         command_line = overlay(command_line, parse_override(text))
     data = merge(_read_with_parents(path), command_line)
-    return validate_recipe(data, str(path), frozenset(_dotted_keys(command_line)))
+    return validate_recipe(data, str(path), frozenset(_dotted_keys(command_line)), construct)
 
 
 def recipe_from_json(text: str, source: str) -> Recipe:

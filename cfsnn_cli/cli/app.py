@@ -13,9 +13,36 @@ from cfsnn_cli.cli import compare, export, profile, recipes, sweep, train
 from cfsnn_cli.cli import eval as eval_command
 from cfsnn_cli.errors import EXIT_USER_ERROR, CfsnnError, CfsnnNotice
 
+try:  # Typer 0.2x carries its own copy of click; its usage errors are of that copy's classes
+    from typer._click.exceptions import NoArgsIsHelpError, UsageError
+except ImportError:
+    from click.exceptions import NoArgsIsHelpError, UsageError
+
 
 def debugging() -> bool:
     return os.environ.get("CFSNN_DEBUG", "") not in ("", "0")
+
+
+def _param_name(param) -> str:
+    """`--ckpt` for an option, `NAME` for an argument."""
+    opts = getattr(param, "opts", None) or []
+    return opts[0] if opts and opts[0].startswith("-") else (param.name or "").upper()
+
+
+def usage_line(error: UsageError) -> str:
+    """A usage error (a missing option, an unknown one, a value of the wrong type) as the one line
+    every other mistake is: the option first where there is one, and where to read the options."""
+    message = error.format_message().rstrip(".")
+    param = getattr(error, "param", None)
+    option = getattr(error, "option_name", None) or (_param_name(param) if param is not None else None)
+    if option and message.startswith("Missing"):
+        message = f"{option}: is required"
+    elif option:
+        for said in (f"No such option: {option}", f"Invalid value for '{option}': ", f"Invalid value for {option}: "):
+            message = message.replace(said, "no such option" if said.startswith("No") else "")
+        message = f"{option}: {message[0].lower()}{message[1:]}"
+    where = error.ctx.command_path if error.ctx is not None else "cfsnn"
+    return f"cfsnn: error: {message} (see: {where} --help)"
 
 
 def notices_as_lines(show):
@@ -49,7 +76,14 @@ class CfsnnGroup(TyperGroup):
                 raise
             typer.echo(f"cfsnn: error: {error}", err=True)
             ctx.exit(EXIT_USER_ERROR)
-        except (typer.Exit, typer.Abort, typer.TyperException):  # the CLI's own flow: usage errors, --help
+        except NoArgsIsHelpError:  # `cfsnn` alone shows the help
+            raise
+        except UsageError as error:
+            if debugging():
+                raise
+            typer.echo(usage_line(error), err=True)
+            ctx.exit(EXIT_USER_ERROR)
+        except (typer.Exit, typer.Abort, typer.TyperException):  # the CLI's own flow: --help, --version
             raise
         except Exception as error:
             if debugging():

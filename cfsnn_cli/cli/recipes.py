@@ -4,7 +4,7 @@ from typing import Annotated
 
 import typer
 
-from cfsnn_cli.errors import CfsnnError
+from cfsnn_cli.errors import EXIT_USER_ERROR, CfsnnError
 
 app = typer.Typer(help="List, show and check recipes.", no_args_is_help=False)
 
@@ -19,7 +19,7 @@ def list_recipes(context: typer.Context) -> None:
 
     rows = []
     for name in shipped_recipes():
-        recipe = load_recipe(name)
+        recipe = load_recipe(name, construct=False)  # listing: no torch (tests validate them whole)
         rows.append(
             {
                 "name": name,
@@ -42,25 +42,33 @@ def show(
         list[str] | None, typer.Option("--set", help="Override a field: section.field=value.", show_default=False)
     ] = None,
 ) -> None:
-    """Print a recipe fully resolved (inheritance, overrides and every default) as TOML."""
+    """Print a recipe fully resolved (inheritance, overrides and every default) as TOML. Every
+    field, type and bound is checked; `recipes check` also builds the model."""
     from cfsnn_cli.recipe import load_recipe
 
-    typer.echo(load_recipe(name, overrides or []).to_toml(), nl=False)
+    typer.echo(load_recipe(name, overrides or [], construct=False).to_toml(), nl=False)
 
 
 @app.command("check")
 def check(files: Annotated[list[str], typer.Argument(help="Recipe files (or shipped names) to validate.")]) -> None:
-    """Validate recipes; exit code 2 if any is invalid."""
-    from cfsnn_cli.recipe import load_recipe
+    """Validate recipes and build each one's model on the meta device (no memory, no data), so every
+    check a model makes runs; exit code 2 if any is invalid."""
+    from cfsnn_cli.engine.build import build_on_meta_device
+    from cfsnn_cli.recipe import load_recipe, resolve_recipe_path
 
     failed = False
     for file in files:
         try:
-            load_recipe(file)
+            recipe = load_recipe(file)
+            try:
+                model = build_on_meta_device(recipe)
+            except CfsnnError as error:
+                raise error.from_source(str(resolve_recipe_path(file))) from None
         except CfsnnError as error:
             typer.echo(f"cfsnn: error: {error}", err=True)
             failed = True
         else:
-            typer.echo(f"ok: {file}")
+            parameters = sum(parameter.numel() for parameter in model.parameters())
+            typer.echo(f"ok: {file} ({recipe.model.kind}, {parameters:,} parameters)")
     if failed:
-        raise typer.Exit(2)
+        raise typer.Exit(EXIT_USER_ERROR)

@@ -60,7 +60,7 @@ def train(
     from cfsnn_cli.engine.run_folder import CURVES_FILE, read_metrics, resumed_run_folder
     from cfsnn_cli.engine.train import StopRequest
     from cfsnn_cli.engine.train import train as run_training
-    from cfsnn_cli.recipe import load_recipe
+    from cfsnn_cli.recipe import load_recipe, locate_error, overridden_fields, resolve_recipe_path
 
     if resume is not None:
         if recipe is not None or overrides or out is not None:
@@ -78,9 +78,16 @@ def train(
     main = from_environment().main
     display = TrainingDisplay() if main else nullcontext(Reporter())
     with display as reporter, stop_on_signals(stop, reporter.console.print if main else lambda _: None):
-        result = run_training(
-            chosen, run_dir, resume=resume is not None, data_root=data_root, reporter=reporter, stop=stop
-        )
+        try:
+            result = run_training(
+                chosen, run_dir, resume=resume is not None, data_root=data_root, reporter=reporter, stop=stop
+            )
+        except CfsnnError as error:
+            if resume is not None or error.source is not None or not error.field.startswith("model."):
+                raise
+            # the model refused the recipe as it was built: say where the field was written
+            source = str(resolve_recipe_path(recipe or "quickstart"))
+            raise locate_error(error, source, overridden_fields(overrides or [])) from None
     if not main:
         return
 

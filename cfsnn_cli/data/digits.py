@@ -6,7 +6,7 @@ import torch
 from torch.utils.data import TensorDataset
 
 from cfsnn_cli.data.base import DatasetSplit
-from cfsnn_cli.data.registry import DATASETS
+from cfsnn_cli.data.registry import DATASETS, INPUT_SHAPES
 
 # The split is part of the dataset's definition, not of a run: fixed, stratified, 80/20.
 SPLIT_SEED = 0
@@ -24,6 +24,9 @@ def digits_arrays(split: Literal["train", "test"]):
         images, bunch.target, test_size=TEST_FRACTION, stratify=bunch.target, random_state=SPLIT_SEED
     )
     return (train_x, train_y) if split == "train" else (test_x, test_y)
+
+
+INPUT_SHAPES.register("digits")(lambda **_: (1, 8, 8))
 
 
 @DATASETS.register("digits")

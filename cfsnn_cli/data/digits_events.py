@@ -21,7 +21,7 @@ from cfsnn_cli.data.base import DatasetSplit
 from cfsnn_cli.data.digits import digits_arrays
 from cfsnn_cli.data.event_augment import frame_augmentation
 from cfsnn_cli.data.frames import event_framer, framed_split
-from cfsnn_cli.data.registry import DATASETS
+from cfsnn_cli.data.registry import DATASETS, INPUT_SHAPES
 from cfsnn_cli.options import NonNegativeInt, Probability
 
 SENSOR = 34
@@ -73,6 +73,11 @@ def emulate_events(digit: np.ndarray, seed: int, contrast: float) -> np.ndarray:
         chunks.append(chunk)
     events = np.concatenate(chunks) if chunks else np.empty(0, dtype=EVENT_DTYPE)
     return events[np.argsort(events["t"], kind="stable")]
+
+
+@INPUT_SHAPES.register("digits-events")
+def _input_shape(frame_size: int = SENSOR, **_) -> tuple[int, ...]:
+    return (2, frame_size, frame_size)  # ON and OFF events
 
 
 @DATASETS.register("digits-events")

@@ -20,7 +20,7 @@ from annotated_types import Ge, Le
 from cfsnn_cli.data.base import DatasetSplit
 from cfsnn_cli.data.event_augment import frame_augmentation
 from cfsnn_cli.data.frames import event_framer, file_identity, framed_split
-from cfsnn_cli.data.registry import DATASETS
+from cfsnn_cli.data.registry import DATASETS, INPUT_SHAPES
 from cfsnn_cli.data.tonic_access import open_tonic, sort_by_path, split_per_class
 from cfsnn_cli.errors import CfsnnError, require
 from cfsnn_cli.options import NonNegative, NonNegativeInt, Probability
@@ -289,6 +289,8 @@ def _register_camera(spec: EventDataset):
             parameters=[p for name, p in signature.parameters.items() if name != "split_seed"]
         )
     build.__name__ = build.__qualname__ = spec.kind.replace("-", "_")
+    polarities = spec.sensor_size[2]
+    INPUT_SHAPES.register(spec.kind)(lambda frame_size=spec.frame_size, **_: (polarities, frame_size, frame_size))
     return DATASETS.register(spec.kind)(build)
 
 

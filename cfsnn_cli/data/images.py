@@ -13,7 +13,7 @@ from torchvision import datasets, transforms
 
 from cfsnn_cli.data.augment import image_transform
 from cfsnn_cli.data.base import DatasetSplit
-from cfsnn_cli.data.registry import DATASETS
+from cfsnn_cli.data.registry import DATASETS, INPUT_SHAPES
 from cfsnn_cli.errors import CfsnnError, require
 from cfsnn_cli.options import NonNegativeInt
 
@@ -86,11 +86,15 @@ def _register_cifar(kind: str, cls, folder: str, title: str):
     if build.__doc__:  # one text for both kinds; None under python -OO
         build.__doc__ = build.__doc__.format(title=title, folder=folder)
     build.__name__ = build.__qualname__ = kind
+    INPUT_SHAPES.register(kind)(lambda **_: (3, 32, 32))
     return DATASETS.register(kind)(build)
 
 
 cifar10 = _register_cifar("cifar10", datasets.CIFAR10, "cifar-10-batches-py", "CIFAR-10 (10 classes)")
 cifar100 = _register_cifar("cifar100", datasets.CIFAR100, "cifar-100-python", "CIFAR-100 (100 classes)")
+
+
+INPUT_SHAPES.register("imagefolder")(lambda image_size=224, **_: (3, image_size, image_size))
 
 
 @DATASETS.register("imagefolder")

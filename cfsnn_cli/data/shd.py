@@ -8,10 +8,12 @@ from annotated_types import Ge, Le
 from cfsnn_cli.data.base import DatasetSplit
 from cfsnn_cli.data.event_augment import frame_augmentation
 from cfsnn_cli.data.frames import event_framer, file_identity, framed_split
-from cfsnn_cli.data.registry import DATASETS
+from cfsnn_cli.data.registry import DATASETS, INPUT_SHAPES
 from cfsnn_cli.data.tonic_access import open_tonic
 from cfsnn_cli.errors import CfsnnError, require
 from cfsnn_cli.options import NonNegative, Probability
+
+INPUT_SHAPES.register("shd")(lambda channels=700, **_: (1, channels))
 
 
 @DATASETS.register("shd")

@@ -10,6 +10,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from cfsnn_cli.data import DATASETS, DatasetSplit, TimeFirstCollate
+from cfsnn_cli.data.registry import INPUT_SHAPES
 from cfsnn_cli.engine.batches import WORKERS, Dealt, EpochBatches, SeededSamples, derived_seed
 from cfsnn_cli.engine.distributed import SINGLE, World
 from cfsnn_cli.errors import CfsnnError
@@ -166,6 +167,22 @@ def build_model(recipe: Recipe, input_shape: tuple[int, ...], num_classes: int) 
         )
     except CfsnnError as error:
         raise error.within("model") from None
+
+
+NOMINAL_CLASSES = 10  # the readout's width where no data is read: no model-level check depends on it
+
+
+def build_on_meta_device(recipe: Recipe) -> nn.Module:
+    """The recipe's model built on the meta device, for the input shape its data options give
+    (`INPUT_SHAPES`) and `NOMINAL_CLASSES` classes: every check a model makes while it is built
+    runs, with no memory for its weights and no data read (`cfsnn recipes check`).
+
+    Raises:
+        CfsnnError: the model does not fit the input, named under `model.`.
+    """
+    shape = INPUT_SHAPES.get(recipe.data.kind)(**recipe.data.options())
+    with torch.device("meta"):
+        return build_model(recipe, shape, NOMINAL_CLASSES)
 
 
 def build_objective(recipe: Recipe) -> Objective:

@@ -21,6 +21,41 @@ def test_help_answers_without_importing_torch():
     assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True).stdout.strip() == "False"
 
 
+def imported_modules(*args: str, cwd: Path | None = None) -> set[str]:
+    """The modules `cfsnn ARGS` imports, as `python -X importtime` lists them (it exits 0)."""
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "cfsnn_cli", *args],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=120,
+        cwd=cwd,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return {line.rsplit("|", 1)[1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
+
+
+SUBCOMMANDS = ["train", "eval", "profile-spikes", "export", "sweep", "compare", "recipes"]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [[name, "--help"] for name in SUBCOMMANDS]
+    + [["recipes", "show", "--help"], ["recipes", "check", "--help"], ["recipes"], ["recipes", "show", "quickstart"]]
+    + [["compare", "RUN", "--json", "OUT/compare.json"]],
+    ids=lambda args: " ".join(args),
+)
+def test_help_recipes_and_compare_import_no_torch(tmp_path, args):
+    """They answer at once: torch (and with it torchvision, tonic, numba) costs seconds to import."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "recipe.toml").write_text('name = "q"\nseed = 0\n[train]\nepochs = 1\n')
+    (run / "metrics.jsonl").write_text('{"epoch": 1, "test_accuracy": 0.5, "seconds": 1.0}\n')
+    spelled = [a.replace("RUN", str(run)).replace("OUT", str(tmp_path)) for a in args]
+    heavy = {name for name in imported_modules(*spelled) if name.split(".")[0] in ("torch", "torchvision", "tonic")}
+    assert not heavy, sorted(heavy)[:5]
+
+
 @pytest.mark.slow
 def test_quickstart_reaches_95_percent_and_eval_agrees(tmp_path):
     out = tmp_path / "quickstart"
@@ -71,3 +106,21 @@ def test_sigterm_also_saves_a_resumable_checkpoint(tmp_path):
     returncode, stderr = interrupt_after_first_epoch(tmp_path / "run", signal.SIGTERM)
     assert returncode == 128 + signal.SIGTERM, stderr
     assert "SIGTERM" in stderr and (tmp_path / "run" / "state.safetensors").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["eval"], "--ckpt: is required"),
+        (["evl"], "No such command 'evl'"),
+        (["eval", "--ckpt", "x", "--samples", "3"], "--samples: no such option"),
+        (["profile-spikes", "--ckpt", "x", "--samples", "many"], "--samples: input should be a valid integer"),
+        (["recipes", "show"], "NAME: is required"),
+        (["sweep", "quickstart"], "--out: is required"),
+    ],
+)
+def test_a_usage_mistake_is_the_same_one_line_as_every_other(args, named):
+    result = subprocess.run([CFSNN, *args], capture_output=True, text=True, env=ENV, timeout=60)
+    assert result.returncode == 2 and result.stdout == "", result.stdout
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"cfsnn: error: {named}") and line.endswith("--help)"), line
