@@ -1,13 +1,17 @@
 """What `cfsnn sweep` shows while it runs in one process: a line as each trial starts and ends, and
 on a terminal two bars, the sweep's runs and the epoch in progress."""
 
+from pathlib import Path
+
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Column
 
+from cfsnn_cli.cli.plots import training_plot
 from cfsnn_cli.cli.render import TerminalProgress, console, say
 from cfsnn_cli.engine.report import StepFinished
+from cfsnn_cli.engine.run_folder import CURVES_FILE, read_metrics
 from cfsnn_cli.sweep.run import SweepEvents
 
 
@@ -33,10 +37,13 @@ class SweepDisplay(TerminalProgress, SweepEvents):
         how = "resuming" if resumed else "starting"
         say(self.console, f"trial {number}: {how} {escape(name)}")
 
-    def trial_finished(self, name: str, note: str, settled: bool) -> None:
+    def trial_finished(self, name: str, run_dir: Path, note: str, settled: bool) -> None:
         if settled:
             self.finished += 1
             self.progress.update(self.runs, completed=self.finished)
+            history = read_metrics(run_dir)
+            if history:  # a trial's folder is a run folder like any other: its curves too
+                training_plot(history, name, run_dir / CURVES_FILE)
         say(self.console, f"  {escape(name)}: {escape(note)}")
 
     def step_finished(self, event: StepFinished) -> None:

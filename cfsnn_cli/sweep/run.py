@@ -183,9 +183,9 @@ class SweepEvents:
 
     def trial_started(self, number: int, name: str, assignment: dict[str, str], resumed: bool) -> None: ...
 
-    def trial_finished(self, name: str, note: str, settled: bool) -> None:
-        """`settled`: the configuration needs no more work (finished, pruned or diverged); not so
-        when another process holds its folder."""
+    def trial_finished(self, name: str, run_dir: Path, note: str, settled: bool) -> None:
+        """`settled`: the configuration needs no more work (finished, pruned or diverged) and
+        `run_dir` holds what it did; not so when another process holds its folder."""
 
 
 @dataclass
@@ -311,7 +311,9 @@ class Sweep:
                 if not ours:
                     trial.set_user_attr(BUSY_ATTR, name)
                     tell(state=state.PRUNED)
-                    events.trial_finished(name, "another process is running it", settled=False)
+                    events.trial_finished(
+                        name, self.folder.run_dir(name), "another process is running it", settled=False
+                    )
                     return
                 trial.set_user_attr(RUN_ATTR, name)  # under the lock: see the module's docstring
                 recipe = self.plan.recipe_for(assignment, source="--space" if self.plan.is_search else "--grid")
@@ -322,13 +324,13 @@ class Sweep:
                 except TrainingDiverged as diverged:
                     trial.set_user_attr(DIVERGED_ATTR, str(diverged))
                     tell(state=state.FAIL)
-                    events.trial_finished(name, f"diverged: {diverged}", settled=True)
+                    events.trial_finished(name, run_dir, f"diverged: {diverged}", settled=True)
                     return
                 if outcome.pruned:
                     tell(state=state.PRUNED)
                 else:
                     tell(values=outcome.final_accuracy)
-                events.trial_finished(name, _note(outcome), settled=True)
+                events.trial_finished(name, run_dir, _note(outcome), settled=True)
         except BaseException as error:
             # a signal (TrainingInterrupted, KeyboardInterrupt) or an error: the configuration is
             # run again by the next sweep process to start

@@ -49,6 +49,7 @@ def folders(tmp_path_factory):
     assert trained.returncode == 0, trained.stderr
     swept = cfsnn("sweep", "quickstart", *TINY, "--grid", "neuron.levels=1", "--out", sweep)
     assert swept.returncode == 0, swept.stderr
+    assert [path.name for path in (sweep / "trials").glob("*/curves.png")] == ["curves.png"]
     return run, sweep
 
 

@@ -180,6 +180,9 @@ def test_a_search_on_two_workers_runs_its_trials_as_run_folders(tmp_path):
     assert len(runs) >= 3 and all(run.name.startswith("trial-") for run in runs)
     finished = [run for run in runs if len(epochs(run)) == 2]
     assert len(finished) >= 3
+    for run in finished:  # ordinary run folders, curves and all
+        with Image.open(run / "curves.png") as image:
+            assert image.format == "PNG"
     drawn = set()
     for run in finished:  # each trial's recipe holds the values Optuna drew, inside the space
         recipe = load_recipe(str(run / "recipe.toml"))
