@@ -133,5 +133,5 @@ def profile_spikes(
     if plot is not None:
         plot.mkdir(exist_ok=True)
         profile_plots(profile, f"{checkpoint.recipe.name} ({split}, {profile.samples} samples)", plot)
-    for table in profile_tables(checkpoint, profile, split):
+    for table in profile_tables(checkpoint, profile, split, console.width):
         console.print(table)

@@ -5,13 +5,13 @@ headers that wrap and numbers that never do."""
 import math
 
 from rich import box
+from rich.console import Console
 from rich.table import Table
 
 from cfsnn_cli.cli.render import percent
 
 UNITS = ("", "k", "M", "G", "T", "P")
 ENERGY_UNITS = ("pJ", "nJ", "µJ", "mJ", "J", "kJ")
-ALPHAS_LISTED = 4  # up to this many per-step α are listed; more become a mean and a range
 
 
 def _scaled(value: float, units: tuple[str, ...], separator: str = "") -> str:
@@ -56,9 +56,9 @@ def _digits(value: float) -> str:
 
 
 def alpha_text(alpha: list[float]) -> str:
-    """α, or α_1..α_T when it is learnt per step; a long list shrinks to its mean and range."""
-    if len(alpha) <= ALPHAS_LISTED:
-        return " ".join(_digits(a) for a in alpha)
+    """α, or the mean and range of α_1..α_T when it is learnt per step (each in `alpha_table`)."""
+    if len(alpha) == 1:
+        return _digits(alpha[0])
     return f"{_digits(sum(alpha) / len(alpha))} ({_digits(min(alpha))}–{_digits(max(alpha))})"
 
 
@@ -80,21 +80,79 @@ def _table(title: str, caption: str | None = None) -> Table:
     )
 
 
-def _columns(table: Table, names: list[str]) -> None:
-    """Headers are broken by hand (`"always\\nfiring"`): rich, short of room, narrows the widest
-    column first and cuts what no longer fits, so every column's natural width is kept near that
-    of its numbers. A layer's name never wraps (a module path is looked up as a unit)."""
-    table.add_column(names[0], no_wrap=True)
-    for name in names[1:]:
-        table.add_column(name, justify="right")
+def layer_label(name: str, kind: str) -> str:
+    """`blocks.0.attention.q_neuron · CF`: a layer by its module path and its kind."""
+    return f"{name} · {neuron_text(kind)}"
 
 
-def firing_table(profile, split: str) -> Table:
-    table = _table(f"spiking layers: firing ({profile.samples} {split} samples, T = {profile.timesteps})")
-    _columns(table, ["layer", "neurons", "rate %", "+ %", "− %", "|N|≥2\n%", "silent", "always\nfiring"])
-    for layer in profile.layers:
-        table.add_row(
-            layer.name,
+MIN_PATH_WIDTH = 12  # a module path column narrower than this helps no one
+UNBOUNDED = 10_000  # a console width no table reaches: what a table measures at its natural width
+
+
+def _wrapped_path(text: str, width: int) -> str:
+    """`text` (a module path, then ` · kind`) broken into lines of at most `width` after its dots
+    and before its kind, so that it folds where a reader splits it (`blocks.0.` / `attention.` /
+    `q_neuron · CF`), and only where it must."""
+    path, dot, kind = text.partition(" · ")
+    tokens = [token + "." for token in path.split(".")]
+    tokens[-1] = tokens[-1][:-1]
+    if dot:
+        tokens.append(dot + kind)
+    lines = [""]
+    for token in tokens:
+        while len(token) > width:  # a part longer than the column: cut it, no way round
+            if lines[-1]:
+                lines.append("")
+            lines[-1], token = token[:width], token[width:]
+            lines.append("")
+        if lines[-1] and len(lines[-1]) + len(token) > width:
+            lines.append("")
+        lines[-1] += token
+    return "\n".join(line.strip() for line in lines if line.strip())
+
+
+def _filled(
+    title: str, caption: str | None, headers: list[str], rows: list[list[str]], width: int, path=None, texts=()
+) -> Table:
+    """A table for a terminal `width` wide. Every column but the `path` column and `texts` (lists
+    of layers or values, which wrap between their words) is as wide as its widest number or header
+    word and never wraps, so no number is ever cut; the `path` column gives up what the table has
+    too much, its module paths folding at their dots."""
+
+    def build(room: int | None) -> Table:
+        table = _table(title, caption)
+        for index, header in enumerate(headers):
+            words = [len(word) for word in header.split()] + [len(word) for row in rows for word in row[index].split()]
+            if index == path:
+                table.add_column(header, no_wrap=True)
+            elif index in texts:
+                table.add_column(header, min_width=max(words))
+            else:
+                table.add_column(header, justify="right", no_wrap=True, min_width=max(words))
+        for row in rows:
+            table.add_row(*[_wrapped_path(cell, room) if i == path and room else cell for i, cell in enumerate(row)])
+        return table
+
+    natural = build(None)
+    excess = Console(width=UNBOUNDED).measure(natural).maximum - width
+    if path is None or excess <= 0:
+        return natural
+    longest = max(len(row[path]) for row in rows)
+    return build(max(MIN_PATH_WIDTH, longest - excess))
+
+
+def _numbered(items: list, prefix: str) -> dict[str, str]:
+    """Short handles for layers (n1, n2, … or s1, s2, …), by name, so that tables can say which feeds which."""
+    return {item.name: f"{prefix}{index}" for index, item in enumerate(items, start=1)}
+
+
+def firing_table(profile, split: str, width: int) -> Table:
+    spiking, synapse = _numbered(profile.layers, "n"), _numbered(profile.synapses, "s")
+    rows = [
+        [
+            spiking[layer.name],
+            layer_label(layer.name, layer.kind),
+            " ".join(synapse[name] for name in layer.fed_by if name in synapse) or "-",
             count(layer.neurons),
             percent(layer.rate),
             percent(layer.positive_rate),
@@ -102,41 +160,79 @@ def firing_table(profile, split: str) -> Table:
             percent(layer.multi_level_share),
             count(layer.silent_neurons),
             count(layer.always_firing_neurons),
-        )
-    return table
+        ]
+        for layer in profile.layers
+    ]
+    title = f"spiking layers: firing ({profile.samples} {split} samples, T = {profile.timesteps})"
+    headers = [
+        "#",
+        "spiking layer",
+        "fed\nby",
+        "neurons",
+        "rate %",
+        "+ %",
+        "− %",
+        "|N|≥2\n%",
+        "silent",
+        "always\nfiring",
+    ]
+    caption = "fed by: the synapse layers s# whose outputs reach the layer first"
+    return _filled(title, caption, headers, rows, width, path=1, texts=(2,))
 
 
-def membrane_table(profile) -> Table:
-    table = _table("spiking layers: membrane and parameters", caption="* learned")
-    _columns(table, ["layer", "neuron", "|N|=D\n%", "PN\nimbalance", "θ", "τ", "α"])
+def membrane_table(profile, width: int) -> Table:
+    spiking = _numbered(profile.layers, "n")
+    per_step = any(len(layer.alpha) > 1 for layer in profile.layers)
+    rows = []
     for layer in profile.layers:
         learned = set(layer.learned)
-        table.add_row(
-            layer.name,
-            f"{neuron_text(layer.kind)} {levels_text(layer.levels, layer.bipolar)}",
-            percent(layer.saturated_share),
-            f"{layer.pn_imbalance:+.3f}",
-            _digits(layer.threshold) + ("*" if "threshold" in learned else ""),
-            _digits(layer.tau) + ("*" if "tau" in learned else ""),
-            alpha_text(layer.alpha) + ("*" if "alpha" in learned else ""),
+        rows.append(
+            [
+                spiking[layer.name],
+                f"{neuron_text(layer.kind)} {levels_text(layer.levels, layer.bipolar)}",
+                percent(layer.saturated_share),
+                f"{layer.pn_imbalance:+.3f}",
+                _digits(layer.threshold) + ("*" if "threshold" in learned else ""),
+                _digits(layer.tau) + ("*" if "tau" in learned else ""),
+                alpha_text(layer.alpha) + ("*" if "alpha" in learned else ""),
+            ]
         )
-    return table
+    caption = "* learned" + ("; α learnt per step: their mean (range); each in the next table" if per_step else "")
+    headers = ["#", "neuron", "|N|=D\n%", "PN\nimbalance", "θ", "τ", "α"]
+    return _filled("spiking layers: membrane and parameters", caption, headers, rows, width)
 
 
-def synapse_table(profile) -> Table:
-    table = _table("synapse layers, per sample")
-    _columns(table, ["layer", "kind", "input", "SynOps", "MACs", "dense\nMACs", "bias\nadds"])
-    for synapse in profile.synapses:
-        table.add_row(
-            synapse.name,
-            synapse.kind,
-            synapse.input,
-            compact(synapse.synops),
-            compact(synapse.macs),
-            compact(synapse.dense_macs),
-            compact(synapse.bias_adds),
-        )
-    return table
+def alpha_table(profile, width: int) -> Table | None:
+    """Each step's α of the layers that learn it per step, on one line per layer (wrapping between
+    values on a narrow terminal); None when no layer does."""
+    spiking = _numbered(profile.layers, "n")
+    rows = [
+        [spiking[layer.name], " ".join(_digits(alpha) for alpha in layer.alpha)]
+        for layer in profile.layers
+        if len(layer.alpha) > 1
+    ]
+    if not rows:
+        return None
+    return _filled("surrogate α per time step, t = 1..T", None, ["#", "α_1 .. α_T"], rows, width, texts=(1,))
+
+
+def synapse_table(profile, width: int) -> Table:
+    spiking, synapse = _numbered(profile.layers, "n"), _numbered(profile.synapses, "s")
+    rows = [
+        [
+            synapse[layer.name],
+            f"{layer.name} · {layer.kind}",
+            " ".join(spiking[name] for name in layer.feeds if name in spiking) or "-",
+            layer.input,
+            compact(layer.synops),
+            compact(layer.macs),
+            compact(layer.dense_macs),
+            compact(layer.bias_adds),
+        ]
+        for layer in profile.synapses
+    ]
+    headers = ["#", "synapse layer", "feeds", "input", "SynOps", "MACs", "dense\nMACs", "bias\nadds"]
+    return _filled("synapse layers, per sample", None, headers, rows, width, path=1, texts=(2,))
 
 
 def totals_table(checkpoint, profile) -> Table:
@@ -164,10 +260,13 @@ def totals_table(checkpoint, profile) -> Table:
     return table
 
 
-def profile_tables(checkpoint, profile, split: str) -> list[Table]:
-    return [
-        firing_table(profile, split),
-        membrane_table(profile),
-        synapse_table(profile),
+def profile_tables(checkpoint, profile, split: str, width: int = 80) -> list[Table]:
+    """Every table of a profile, laid out for a terminal `width` columns wide."""
+    tables = [
+        firing_table(profile, split, width),
+        membrane_table(profile, width),
+        alpha_table(profile, width),
+        synapse_table(profile, width),
         totals_table(checkpoint, profile),
     ]
+    return [table for table in tables if table is not None]

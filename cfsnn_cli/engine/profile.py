@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from cfsnn_cli.engine.checkpoint import ModelCheckpoint
+from cfsnn_cli.engine.connectivity import feeding
 from cfsnn_cli.engine.load import model_device
 from cfsnn_cli.engine.machine import ThisMachine
 from cfsnn_cli.engine.report import Reporter
@@ -36,19 +37,31 @@ from cfsnn_cli.neurons import SpikingNeuron
 # (E_MAC, E_AC) in pJ per operation: Horowitz (ISSCC 2014), 45 nm, 32-bit float, as SNN papers use;
 # fp16 and int8 as SpikingJelly's operation counter presets them
 ENERGY_PRESETS = {"45nm": (4.6, 0.9), "fp16": (1.5, 0.4), "int8": (0.23, 0.03)}
-HISTOGRAM_BINS_PER_THRESHOLD = 4
+HISTOGRAM_BINS_PER_THRESHOLD = 4  # within ±(D+1)θ, where the neuron fires
+HISTOGRAM_DOUBLINGS = 10  # beyond it, bins that double in width, out to ±(D+1)·2^10 θ
 LEARNABLES = (("raw_decay", "tau"), ("raw_threshold", "threshold"))  # raw parameter → what is learnt
 RASTER_NEURONS = 256  # neurons of each layer kept for the one-sample raster plot
 
 
 @dataclass
 class MembraneHistogram:
-    """Counts of H/θ in bins of 1/4 from −(D+1) to D+1; `below` and `above` fall outside."""
+    """Counts of H/θ between `edges_over_threshold`: bins of 1/4 from −(D+1) to D+1, where the
+    neuron fires, then bins that double in width out to ±(D+1)·2^10 (a membrane far from its
+    thresholds is common: the tails are most of the data on some layers); `below` and `above`
+    fall outside."""
 
     edges_over_threshold: list[float]
     counts: list[int]
     below: int
     above: int
+
+
+def histogram_edges(levels: int) -> list[float]:
+    """The edges of a layer's membrane histogram, in units of θ (see MembraneHistogram)."""
+    reach = levels + 1
+    inner = [k / HISTOGRAM_BINS_PER_THRESHOLD - reach for k in range(2 * HISTOGRAM_BINS_PER_THRESHOLD * reach + 1)]
+    outer = [reach * 2.0**j for j in range(1, HISTOGRAM_DOUBLINGS + 1)]
+    return [-edge for edge in reversed(outer)] + inner + outer
 
 
 @dataclass
@@ -57,6 +70,7 @@ class NeuronLayerProfile:
 
     name: str
     kind: str
+    fed_by: list[str]
     neurons: int
     levels: int
     bipolar: bool
@@ -147,17 +161,17 @@ class _NeuronTally:
         self.fired_ever = self.fired_always = None
         self.relu_h = self.relu_neg_h = 0.0
         self.raster: list[list[int]] = []
-        levels = neuron.rule.levels
-        self.bins = 2 * HISTOGRAM_BINS_PER_THRESHOLD * (levels + 1)
-        self.histogram = torch.zeros(self.bins, dtype=torch.float64)
-        self.below = self.above = 0
+        self.edges = histogram_edges(neuron.rule.levels)
+        # one count below the first edge, one per bin, one above the last
+        self.histogram = torch.zeros(len(self.edges) + 1, dtype=torch.float64)
+        self.fed_by: list[str] = []
 
     def add(self, x_seq: torch.Tensor, spikes: torch.Tensor) -> None:
         neuron, levels = self.neuron, self.neuron.rule.levels
         x_seq, spikes = x_seq.detach().float(), spikes.detach().float()
         steps, batch = spikes.shape[:2]
         threshold = float(neuron.threshold_value().detach())
-        reach = levels + 1  # the histogram spans H/θ in [−(D+1), D+1)
+        edges = torch.tensor(self.edges, dtype=torch.float64, device=x_seq.device)
         v = neuron.initial_state(x_seq[0])
         magnitudes = spikes.abs()
         for t in range(steps):  # the membrane H_t is not kept by the kernel: recompute it from X
@@ -166,10 +180,8 @@ class _NeuronTally:
             self.relu_h += float(h.clamp_min(0).sum(dtype=torch.float64))
             self.relu_neg_h += float(h.neg().clamp_min(0).sum(dtype=torch.float64))
             ratio = (h / threshold).flatten().double()
-            self.below += int((ratio < -reach).sum())
-            self.above += int((ratio >= reach).sum())
-            inside = ratio[(ratio >= -reach) & (ratio < reach)]
-            self.histogram += torch.histc(inside, self.bins, -reach, reach).cpu()
+            where = torch.bucketize(ratio, edges, right=True)  # 0: below the first edge
+            self.histogram += torch.bincount(where, minlength=len(self.histogram)).double().cpu()
         per_step = magnitudes.flatten(1).sum(1, dtype=torch.float64)
         positive = spikes.clamp_min(0).flatten(1).sum(1, dtype=torch.float64)
         negative = spikes.neg().clamp_min(0).flatten(1).sum(1, dtype=torch.float64)
@@ -201,10 +213,11 @@ class _NeuronTally:
         learned = [label for attribute, label in LEARNABLES if hasattr(neuron, attribute)]
         learned += ["alpha"] if neuron.surrogate.learnable != "none" else []
         balance = self.relu_h + self.relu_neg_h
-        edges = [k / HISTOGRAM_BINS_PER_THRESHOLD - (rule.levels + 1) for k in range(self.bins + 1)]
+        below, *counts, above = (int(c) for c in self.histogram.tolist())
         return NeuronLayerProfile(
             name=self.name,
             kind=type(neuron).__name__,
+            fed_by=self.fed_by,
             neurons=neurons,
             levels=rule.levels,
             bipolar=rule.bipolar,
@@ -224,9 +237,21 @@ class _NeuronTally:
             mean_relu_h=self.relu_h / outputs,
             mean_relu_neg_h=self.relu_neg_h / outputs,
             pn_imbalance=(self.relu_h - self.relu_neg_h) / balance if balance else 0.0,
-            histogram=MembraneHistogram(edges, [int(c) for c in self.histogram.tolist()], self.below, self.above),
+            histogram=MembraneHistogram(self.edges, counts, below, above),
             raster=self.raster,
         )
+
+
+def _record_feeding(model, x_seq, neurons: dict, synapses: dict, products: dict) -> None:
+    """Give each neuron tally the synapse layers that feed it (engine/connectivity.py)."""
+    fed = feeding(
+        model,
+        x_seq,
+        {module: tally.name for module, tally in neurons.items()},
+        {module: tally.name for module, tally in [*synapses.items(), *products.items()]},
+    )
+    for tally in neurons.values():
+        tally.fed_by = fed[tally.name]
 
 
 def profile_model(
@@ -256,14 +281,18 @@ def profile_model(
     synapses = {m: SynapseTally(names[m], m) for m in model.modules() if isinstance(m, SYNAPSES)}
     products = {m: SpikeProductTally(names[m], m) for m in model.modules() if isinstance(m, SPIKE_PRODUCTS)}
     pooled = PooledEvents()
-    hooks = [m.register_forward_hook(lambda m, i, o: neurons[m].add(i[0], o)) for m in neurons]
-    hooks += [m.register_forward_hook(lambda m, i, o: synapses[m].add(i[0], o, pooled)) for m in synapses]
-    hooks += [m.register_forward_hook(lambda m, i, o: products[m].add(i)) for m in products]
-    hooks += [
-        m.register_forward_hook(lambda m, i, o: record_pool(pooled, m, i[0], o))
-        for m in model.modules()
-        if isinstance(m, AVERAGE_POOLS)
-    ]
+
+    def counting_hooks() -> list:
+        hooks = [m.register_forward_hook(lambda m, i, o: neurons[m].add(i[0], o)) for m in neurons]
+        hooks += [m.register_forward_hook(lambda m, i, o: synapses[m].add(i[0], o, pooled)) for m in synapses]
+        hooks += [m.register_forward_hook(lambda m, i, o: products[m].add(i)) for m in products]
+        return hooks + [
+            m.register_forward_hook(lambda m, i, o: record_pool(pooled, m, i[0], o))
+            for m in model.modules()
+            if isinstance(m, AVERAGE_POOLS)
+        ]
+
+    hooks: list = []
     device = model_device(model)
     total = len(batches) if hasattr(batches, "__len__") else 0
     batch_size = getattr(batches, "batch_size", None) or getattr(
@@ -278,6 +307,9 @@ def profile_model(
             for index, (x_seq, _) in enumerate(batches):
                 if samples is not None:
                     x_seq = x_seq[:, : samples - seen]
+                if index == 0:  # one sample's pass for the graph, before anything is counted
+                    _record_feeding(model, x_seq[:, :1].to(device), neurons, synapses, products)
+                    hooks = counting_hooks()
                 model(x_seq.to(device))
                 pooled.clear()
                 seen += x_seq.shape[1]
@@ -293,6 +325,8 @@ def profile_model(
     # a spiking layer the forward pass never reached (a branch not taken) has nothing to report
     layers = [tally.result() for tally in neurons.values() if tally.samples]
     connections = [tally.result(seen) for tally in [*synapses.values(), *products.values()]]
+    for connection in connections:
+        connection.feeds = [layer.name for layer in layers if connection.name in layer.fed_by]
     synops = sum(s.synops for s in connections)
     macs = sum(s.macs for s in connections)
     outputs = sum(layer.neurons * steps for layer in layers)

@@ -3,7 +3,7 @@ element by its exact fan-out (docs/profiling.md, "Synapse layers"). Average pool
 folded into the next layer, as event-driven hardware does, so the events behind it are kept."""
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -28,7 +28,8 @@ CONVOLUTIONS = {nn.Conv1d: functional.conv1d, nn.Conv2d: functional.conv2d, nn.C
 @dataclass
 class SynapseLayerProfile:
     """One conv or linear layer, per sample: `input` is "spikes" (integer-valued, or average-pooled
-    spikes), "real", "mixed" (both, in different calls) or "none" (never called)."""
+    spikes), "real", "mixed" (both, in different calls) or "none" (never called); `feeds`, the
+    spiking layers its output reaches first (engine/connectivity.py)."""
 
     name: str
     kind: str
@@ -37,6 +38,7 @@ class SynapseLayerProfile:
     macs: float
     dense_macs: float
     bias_adds: float
+    feeds: list[str] = field(default_factory=list)
 
 
 class PooledEvents:

@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 
 from cfsnn_cli.cli.app import app
 from tests.cli.helpers import refused
+from tests.profile_schema import documented_schema
 
 pytestmark = pytest.mark.slow  # every test here profiles a checkpoint trained for it by the real CLI
 
@@ -36,13 +37,6 @@ def cfsnn(*args):
 
 def run(*args):
     return CliRunner().invoke(app, [str(a) for a in args])
-
-
-def documented_schema() -> dict:
-    """The first ```json block after "## JSON schema" in docs/profiling.md: the one copy there is."""
-    text = (ROOT / "docs" / "profiling.md").read_text()
-    section = text.split("\n## JSON schema\n", 1)[1]
-    return json.loads(re.search(r"```json\n(.*?)```", section, flags=re.S).group(1))
 
 
 def everything_under(folder: Path) -> dict[str, str]:
@@ -78,8 +72,8 @@ def test_the_tables_show_every_layer_and_fit_80_columns(profiled):
 
     result, report, _ = profiled
     stdout = result.stdout
-    for layer in report["layers"] + report["synapses"]:
-        assert re.search(rf"^\s*{re.escape(layer['name'])}\s", stdout, flags=re.M), (layer["name"], stdout)
+    for layer in report["layers"] + report["synapses"]:  # numbered n1.. and s1.., then path · kind
+        assert re.search(rf"^\s*[ns]\d+\s+{re.escape(layer['name'])} · ", stdout, flags=re.M), (layer["name"], stdout)
     assert "…" not in stdout, stdout
     assert max(len(line) for line in stdout.splitlines()) <= 80, stdout
     assert "\x1b" not in stdout and "\r" not in stdout, stdout  # a pipe gets no colours and no bar
@@ -206,6 +200,7 @@ def wide_profile():
     layer = NeuronLayerProfile(
         name="features.1.7.first_neuron",
         kind="CFNeuron",
+        fed_by=["features.1.7.conv_shortcut.0"],
         neurons=131072,
         levels=3,
         bipolar=True,
@@ -227,7 +222,9 @@ def wide_profile():
         pn_imbalance=-0.0123,
         histogram=histogram,
     )
-    synapse = SynapseLayerProfile("features.1.7.conv_shortcut.0", "Conv2d", "spikes", 1.234e9, 0.0, 9.87e9, 5.5e6)
+    synapse = SynapseLayerProfile(
+        "features.1.7.conv_shortcut.0", "Conv2d", "spikes", 1.234e9, 0.0, 9.87e9, 5.5e6, ["features.1.7.first_neuron"]
+    )
     return SpikeProfile(
         samples=10000,
         timesteps=8,
@@ -254,7 +251,9 @@ def test_tables_of_a_deep_network_keep_every_number_whole_in_80_columns():
     text = screen.export_text()
     assert "…" not in text and max(len(line) for line in text.splitlines()) <= 80, text
     for shown in (
-        "features.1.7.first_neuron",
+        "features.1.7.",  # the path folds at its dots where the columns need its room
+        "first_neuron",
+        "conv_shortcut.",
         "131k",
         "123.46",
         "45.67",
@@ -335,9 +334,10 @@ def test_json_never_replaces_the_checkpoint_or_any_safetensors(run_dir, no_profi
 
 
 def test_json_and_a_png_of_the_plot_folder_are_not_the_same_file(run_dir, tmp_path, no_profiling):
-    result = run("profile-spikes", "--ckpt", run_dir, "--plot", tmp_path, "--json", tmp_path / "rates.png")
+    (tmp_path / "rates.png").symlink_to(tmp_path / "p.json")  # each name fits its option; one file
+    result = run("profile-spikes", "--ckpt", run_dir, "--plot", tmp_path, "--json", tmp_path / "p.json")
     refused(result, "same file")
-    assert list(tmp_path.iterdir()) == []
+    assert [path.name for path in tmp_path.iterdir()] == ["rates.png"]
 
 
 def test_a_plot_that_names_a_regular_file(run_dir, tmp_path, no_profiling):

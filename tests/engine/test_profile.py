@@ -55,9 +55,11 @@ def test_rates_synops_macs_and_sparsity_computed_by_hand():
     assert first.silent_neurons == 0 and first.always_firing_neurons == 4
     assert first.mean_relu_h == pytest.approx((12.5 + 14) / 8) and first.mean_relu_neg_h == 0
     assert first.pn_imbalance == 1.0
-    assert first.histogram.above == 2 and first.histogram.below == 0  # 4.5θ and 6θ lie beyond (D+1)θ
     edges = first.histogram.edges_over_threshold
     assert first.histogram.counts[edges.index(2.0)] == 2 and first.histogram.counts[edges.index(3.0)] == 4
+    # 4.5θ and 6θ lie beyond (D+1)θ = 4θ: in the first doubling bin, [4θ, 8θ), not out of sight
+    assert first.histogram.counts[edges.index(4.0)] == 2 and first.histogram.above == first.histogram.below == 0
+    assert edges[edges.index(4.0) + 1] == 8.0 and edges[-1] == 4 * 2**10
     # conv: every output window covers the whole 2×2 map: 11 − 10.5 = 0.5, then 0.5·β + 0.5 = 0.75 < θ
     assert second.rate == 0 and second.silent_neurons == 4 and second.always_firing_neurons == 0
     stem, conv, head = profile.synapses
@@ -71,6 +73,9 @@ def test_rates_synops_macs_and_sparsity_computed_by_hand():
     assert profile.activation_sparsity == 0.5 and profile.firing_rate == 22 / 16
     e_mac, e_ac = ENERGY_PRESETS["45nm"]
     assert profile.energy.total_pj == pytest.approx(e_mac * 72 + e_ac * 106)
+    # which synapse feeds which spiking layer: the residual sum reaches the head through no neuron
+    assert (first.fed_by, second.fed_by) == (["stem.layer"], ["conv.layer"])
+    assert (stem.feeds, conv.feeds, head.feeds) == (["first"], ["second"], [])
 
 
 def test_signed_spikes_count_by_magnitude_and_polarity():
@@ -254,3 +259,55 @@ def test_a_layer_never_reached_is_left_out_and_no_samples_is_refused():
     assert [layer.name for layer in profile_model(Skips(), [(torch.ones(T, 2, 3), None)]).layers] == ["used"]
     with pytest.raises(CfsnnError, match="no samples"):
         profile_model(Skips(), [])
+
+
+def _zoo_profile(kind: str):
+    from tests.models.test_models import OPTIONS
+
+    torch.manual_seed(0)
+    model = MODELS.get(kind)(input_shape=INPUTS[kind], num_classes=5, neuron=CFNeuron, **OPTIONS.get(kind, {}))
+    return profile_model(model, [(torch.rand(T, 2, *INPUTS[kind]) * 2, torch.zeros(2))])
+
+
+@pytest.mark.parametrize(
+    "kind", [pytest.param(k, marks=() if k in ("mlp", "spikformer") else pytest.mark.slow) for k in MODELS.kinds()]
+)
+def test_every_zoo_models_profile_follows_the_documented_schema_and_says_what_feeds_what(kind):
+    from jsonschema import Draft202012Validator
+
+    from tests.profile_schema import documented_schema
+
+    profile = _zoo_profile(kind)
+    report = {"checkpoint": "x.safetensors", "recipe": kind, "epoch": 1, "split": "test", **profile.to_dict()}
+    Draft202012Validator(documented_schema()).validate(report)
+    synapses = {synapse.name for synapse in profile.synapses}
+    for layer in profile.layers:  # every spiking layer is fed, by synapse layers the profile lists
+        assert layer.fed_by and set(layer.fed_by) <= synapses, (layer.name, layer.fed_by)
+    # only the readout feeds no neuron, and the SDT's mask, whose output goes into a linear layer
+    feeding_none = [synapse.kind for synapse in profile.synapses if not synapse.feeds]
+    assert feeding_none in (["Linear"], ["Linear", "SpikeMask"]), feeding_none
+
+
+@pytest.mark.parametrize("kind", ["spikformer", pytest.param("sew_resnet34", marks=pytest.mark.slow)])
+def test_the_tables_of_a_deep_zoo_model_keep_every_name_and_number_whole_in_80_columns(kind):
+    import io
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    from cfsnn_cli.cli.profile_render import compact, neuron_text, profile_tables
+
+    profile = _zoo_profile(kind)
+    screen = Console(file=io.StringIO(), width=80, color_system=None, record=True)
+    for table in profile_tables(SimpleNamespace(recipe=SimpleNamespace(name=kind), epoch=1), profile, "test", 80):
+        screen.print(table)
+    text = screen.export_text()
+    assert "…" not in text and max(len(line) for line in text.splitlines()) <= 80, text
+    labels = [f"{layer.name} · {neuron_text(layer.kind)}" for layer in profile.layers]
+    labels += [f"{layer.name} · {layer.kind}" for layer in profile.synapses]
+    for label in labels:  # paths fold at their dots and before their kind, never inside a part
+        for part in label.replace(" · ", ".").split("."):
+            assert part in text, (part, label)
+    for number, synapse in enumerate(profile.synapses, start=1):
+        row = next(line for line in text.splitlines() if line.lstrip().startswith(f"s{number} "))
+        assert compact(synapse.synops) in row.split() and compact(synapse.dense_macs) in row.split(), row
