@@ -17,6 +17,19 @@ settings.register_profile("thorough", max_examples=3000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "default"))
 
 
+@pytest.fixture(autouse=True, scope="session")
+def frame_cache_of_its_own(tmp_path_factory):
+    """The frames eval and profile-spikes cache where this machine caches by default
+    ($XDG_CACHE_HOME): a folder of the suite's own, never the user's home."""
+    previous = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
+    yield
+    if previous is None:
+        del os.environ["XDG_CACHE_HOME"]
+    else:
+        os.environ["XDG_CACHE_HOME"] = previous
+
+
 class NetworkBlocked(RuntimeError):
     pass
 

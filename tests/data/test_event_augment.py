@@ -10,9 +10,18 @@ def frames():
 
 def test_roll_moves_without_losing_events():
     x = frames()
-    torch.manual_seed(1)
-    rolled = roll(x, 3)
-    assert rolled.sum() == x.sum() and rolled.shape == x.shape
+    shifts = set()
+    for seed in range(20):
+        torch.manual_seed(seed)
+        rolled = roll(x, 3)
+        assert rolled.sum() == x.sum() and rolled.shape == x.shape
+        # the frames moved as a whole, by at most 3 pixels each way, wrapping around
+        found = [
+            (dy, dx) for dy in range(-3, 4) for dx in range(-3, 4) if torch.equal(rolled, x.roll((dy, dx), (-2, -1)))
+        ]
+        assert len(found) == 1
+        shifts |= set(found)
+    assert len(shifts) > 5  # drawn anew each call, not an identity
 
 
 def test_drop_thins_counts_like_dropping_events():
@@ -29,6 +38,13 @@ def test_nda_keeps_shape_and_draws_from_torchs_generator():
     first = nda(x)
     torch.manual_seed(7)
     assert torch.equal(nda(x), first) and first.shape == x.shape
+    changed = 0
+    for seed in range(20):
+        torch.manual_seed(seed)
+        out = nda(x)
+        assert out.shape == x.shape
+        changed += not torch.equal(out, x)
+    assert changed >= 18  # an identity would change nothing
 
 
 def test_nothing_asked_means_no_augmentation():

@@ -171,8 +171,8 @@ def test_snntorch_import_disagreements_with_nir_are_documented(tmp_path):
     # 1. NIR's Flatten dims index the shape without the batch (start_dim = 0 here); snnTorch applies
     #    them to the batched tensor, so a batch of 3 is flattened into one vector and the Linear fails.
     x_seq = torch.rand(2, 3, *shape)
-    with pytest.raises(RuntimeError):
-        snntorch_run(graph, x_seq)
+    with pytest.raises(RuntimeError, match=r"mat1 and mat2 shapes cannot be multiplied \(1x192 and 64x24\)"):
+        snntorch_run(graph, x_seq)  # 1 x (3 samples · 64 pixels): the whole batch became one row
     # 2. NIR's IF (dv/dt = r·I, here r = 1/dt) is refused by its importer (it asserts r = 1) and
     #    would become a leaky Leaky(β = 0.9) if it were accepted.
     if_model = model_with_statistics("mlp", shape, *EXACT_NEURONS["if-hard"], hidden=[24, 16])

@@ -12,11 +12,21 @@ sj_neuron = peer("spikingjelly.activation_based.neuron")
 sj_surrogate = peer("spikingjelly.activation_based.surrogate")
 
 
+# each of our surrogates that SpikingJelly also has, at a sharpness other than its default
+SURROGATES = {"sigmoid": ("Sigmoid", 4.0), "atan": ("ATan", 3.0)}
+
+
+@pytest.mark.parametrize("surrogate", list(SURROGATES))
 @pytest.mark.parametrize("reset,v_reset", [("soft", None), ("hard", 0.0)])
 @pytest.mark.parametrize("detach_reset", [False, True])
-def test_lif_matches_spikingjelly(reset, v_reset, detach_reset):
+def test_lif_matches_spikingjelly(reset, v_reset, detach_reset, surrogate):
+    theirs_surrogate, alpha = SURROGATES[surrogate]
     ours = LIFNeuron(
-        tau=2.0, threshold=1.0, reset=reset, detach_reset=detach_reset, surrogate=build_surrogate("sigmoid", alpha=4.0)
+        tau=2.0,
+        threshold=1.0,
+        reset=reset,
+        detach_reset=detach_reset,
+        surrogate=build_surrogate(surrogate, alpha=alpha),
     )
     theirs = sj_neuron.LIFNode(
         tau=2.0,
@@ -24,7 +34,7 @@ def test_lif_matches_spikingjelly(reset, v_reset, detach_reset):
         v_threshold=1.0,
         v_reset=v_reset,
         detach_reset=detach_reset,
-        surrogate_function=sj_surrogate.Sigmoid(alpha=4.0),
+        surrogate_function=getattr(sj_surrogate, theirs_surrogate)(alpha=alpha),
         step_mode="m",
     )
     x = torch.randn(8, 4, 16, generator=torch.Generator().manual_seed(0), dtype=torch.float64) + 0.6
