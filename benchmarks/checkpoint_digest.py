@@ -20,7 +20,7 @@ from rich.table import Table
 from safetensors.torch import load_file
 
 from cfsnn_cli.engine.build import build_model
-from cfsnn_cli.engine.checkpoint import TrainingPosition, load_model_checkpoint, save_model
+from cfsnn_cli.engine.model_file import load_model_checkpoint, save_model
 from cfsnn_cli.engine.safetensors_file import read_safetensors, verify_digest
 from cfsnn_cli.recipe import load_recipe
 
@@ -42,7 +42,7 @@ def main() -> None:
             shape, classes = INPUTS[recipe.data.kind] if recipe.data.kind in INPUTS else INPUTS["digits"]
             model = build_model(recipe, shape, classes)
             path = Path(folder) / f"{name}.safetensors"
-            save_model(path, model, recipe, TrainingPosition(1, 0, 0), {}, shape, [str(k) for k in range(classes)])
+            save_model(path, model, recipe, 1, 0, {}, shape, [str(k) for k in range(classes)])
             _, metadata = read_safetensors(path, "--ckpt", tensors=False)
             check = median_seconds(lambda path=path, metadata=metadata: verify_digest(path, metadata, "--ckpt"), 5)
             whole = median_seconds(lambda path=path: load_model_checkpoint(path), 5)

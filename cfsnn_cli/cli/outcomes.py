@@ -7,7 +7,7 @@ import signal
 from pathlib import Path
 
 from cfsnn_cli.engine.distributed import PeerFailed, from_environment
-from cfsnn_cli.engine.train import (
+from cfsnn_cli.engine.training_ends import (
     InterruptedBeforeTraining,
     RunFolderWriteFailed,
     TrainingDiverged,

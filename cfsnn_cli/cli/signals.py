@@ -4,7 +4,7 @@ step (it then saves a resumable checkpoint); a second Ctrl-C aborts at once."""
 import signal
 from contextlib import contextmanager
 
-from cfsnn_cli.engine.train import StopRequest
+from cfsnn_cli.engine.training_ends import StopRequest
 
 
 @contextmanager

@@ -92,7 +92,7 @@ def _run_here(running, resumed: bool) -> None:
     from cfsnn_cli.cli.render import console, say
     from cfsnn_cli.cli.signals import stop_on_signals
     from cfsnn_cli.cli.sweep_render import SweepDisplay
-    from cfsnn_cli.engine.train import (
+    from cfsnn_cli.engine.training_ends import (
         InterruptedBeforeTraining,
         RunFolderWriteFailed,
         StopRequest,

@@ -54,12 +54,12 @@ def train(
     from cfsnn_cli.cli.plots import training_plot
     from cfsnn_cli.cli.render import TrainingDisplay, console, epochs_table, say
     from cfsnn_cli.cli.signals import stop_on_signals
-    from cfsnn_cli.engine.checkpoint import resume_recipe
     from cfsnn_cli.engine.distributed import from_environment
     from cfsnn_cli.engine.report import Reporter
     from cfsnn_cli.engine.run_folder import CURVES_FILE, read_metrics, resumed_run_folder
-    from cfsnn_cli.engine.train import StopRequest
     from cfsnn_cli.engine.train import train as run_training
+    from cfsnn_cli.engine.training_ends import StopRequest
+    from cfsnn_cli.engine.training_state import resume_recipe
     from cfsnn_cli.recipe import load_recipe, locate_error, overridden_fields, resolve_recipe_path
 
     if resume is not None:

@@ -13,10 +13,10 @@ from torch.utils.data import DataLoader
 from cfsnn_cli.data import DatasetSplit
 from cfsnn_cli.data.frames import discarded_if_unfinished
 from cfsnn_cli.engine.build import autocast, build_loader, build_objective, build_split
-from cfsnn_cli.engine.checkpoint import ModelCheckpoint
 from cfsnn_cli.engine.distributed import SINGLE, World
 from cfsnn_cli.engine.load import load_model, model_device
 from cfsnn_cli.engine.machine import DATA_ROOT, ThisMachine, on_this_machine
+from cfsnn_cli.engine.model_file import ModelCheckpoint
 from cfsnn_cli.engine.report import Reporter
 from cfsnn_cli.errors import CfsnnError
 from cfsnn_cli.neurons import SpikingNeuron, observe

@@ -7,8 +7,8 @@ import torch
 from torch import nn
 
 from cfsnn_cli.engine.build import build_model
-from cfsnn_cli.engine.checkpoint import ModelCheckpoint, load_model_checkpoint, load_weights
 from cfsnn_cli.engine.folding import apply_folded_structure
+from cfsnn_cli.engine.model_file import ModelCheckpoint, load_model_checkpoint, load_weights
 
 
 def load_model(path: str | Path, device: torch.device | None = None) -> tuple[ModelCheckpoint, nn.Module]:

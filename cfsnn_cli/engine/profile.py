@@ -16,10 +16,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from cfsnn_cli.engine.checkpoint import ModelCheckpoint
 from cfsnn_cli.engine.connectivity import feeding
 from cfsnn_cli.engine.load import model_device
 from cfsnn_cli.engine.machine import ThisMachine
+from cfsnn_cli.engine.model_file import ModelCheckpoint
 from cfsnn_cli.engine.report import Reporter
 from cfsnn_cli.engine.synops import (
     AVERAGE_POOLS,

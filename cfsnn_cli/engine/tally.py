@@ -22,8 +22,8 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from cfsnn_cli.engine.checkpoint import TrainingPosition
 from cfsnn_cli.engine.distributed import SINGLE, World
+from cfsnn_cli.engine.training_state import TrainingPosition
 
 CHECK_IN_SECONDS = 0.5
 

@@ -27,7 +27,7 @@ from typing import Any
 from cfsnn_cli.atomic import atomic_write_text
 from cfsnn_cli.engine.report import Reporter
 from cfsnn_cli.engine.run_folder import LOCKS_FOLDER, SETUP_LOCK_FILE, SWEEP_DATABASE, SWEEP_FILE, TRIALS_FOLDER
-from cfsnn_cli.engine.train import StopRequest, TrainingDiverged
+from cfsnn_cli.engine.training_ends import StopRequest, TrainingDiverged
 from cfsnn_cli.errors import CfsnnError
 from cfsnn_cli.extras import require_extra
 from cfsnn_cli.sweep.plan import SweepPlan, run_name

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cfsnn_cli.engine.checkpoint import resume_recipe, saved_position
 from cfsnn_cli.engine.report import EpochFinished, Reporter
 from cfsnn_cli.engine.run_folder import read_metrics
-from cfsnn_cli.engine.train import StopRequest, TrainingInterrupted, train
+from cfsnn_cli.engine.train import train
+from cfsnn_cli.engine.training_ends import StopRequest, TrainingInterrupted
+from cfsnn_cli.engine.training_state import resume_recipe, saved_position
 from cfsnn_cli.errors import CfsnnError
 from cfsnn_cli.recipe import Recipe
 

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from cfsnn_cli.cli.app import app
 from cfsnn_cli.engine.build import build_model
-from cfsnn_cli.engine.checkpoint import TrainingPosition, save_model
+from cfsnn_cli.engine.model_file import save_model
 from cfsnn_cli.engine.safetensors_file import DIGEST_KEY, HEADER_LENGTH_BYTES
 from cfsnn_cli.recipe import load_recipe
 from tests.cli.helpers import refused
@@ -47,7 +47,7 @@ def steering(tmp_path_factory):
     torch.manual_seed(0)
     model = build_model(recipe, NMNIST_SHAPE, len(DIGITS))
     checkpoint = base / "shared.safetensors"
-    save_model(checkpoint, model, recipe, TrainingPosition(1, 0, 0), {"test_accuracy": 0.1}, NMNIST_SHAPE, DIGITS)
+    save_model(checkpoint, model, recipe, 1, 0, {"test_accuracy": 0.1}, NMNIST_SHAPE, DIGITS)
     return checkpoint, write_nmnist(base / "data"), elsewhere, base
 
 

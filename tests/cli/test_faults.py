@@ -15,7 +15,8 @@ import pytest
 from typer.testing import CliRunner
 
 from cfsnn_cli.cli.app import app
-from cfsnn_cli.engine.train import StopRequest, TrainingInterrupted, train
+from cfsnn_cli.engine.train import train
+from cfsnn_cli.engine.training_ends import StopRequest, TrainingInterrupted
 from tests.cli.helpers import refused
 from tests.engine.helpers import StopAfter, tiny_recipe
 

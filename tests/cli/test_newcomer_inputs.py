@@ -65,7 +65,7 @@ def test_an_explicit_alpha_survives_a_surrogate_kind_change_in_either_order(orde
 
 
 def test_the_run_trains_with_the_alpha_it_was_given(run_dir):
-    from cfsnn_cli.engine.checkpoint import load_model_checkpoint
+    from cfsnn_cli.engine.model_file import load_model_checkpoint
 
     assert "\nalpha = 3.0\n" in (run_dir / "recipe.toml").read_text()
     assert load_model_checkpoint(run_dir).recipe.surrogate.options()["alpha"] == 3

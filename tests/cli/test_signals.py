@@ -7,7 +7,8 @@ import signal
 import pytest
 
 from cfsnn_cli.cli.signals import stop_on_signals
-from cfsnn_cli.engine.train import InterruptedBeforeTraining, StopRequest, train
+from cfsnn_cli.engine.train import train
+from cfsnn_cli.engine.training_ends import InterruptedBeforeTraining, StopRequest
 from tests.engine.helpers import tiny_recipe
 
 

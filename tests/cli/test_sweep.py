@@ -15,7 +15,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from cfsnn_cli.cli.app import app
-from cfsnn_cli.engine.checkpoint import saved_position
+from cfsnn_cli.engine.training_state import saved_position
 from cfsnn_cli.recipe import load_recipe
 from tests.cli.helpers import refused
 from tests.cli.test_compare import GRID, SEEDS, check_numbers_against_metrics

@@ -6,7 +6,7 @@ from safetensors import safe_open
 
 from cfsnn_cli.engine.report import Reporter
 from cfsnn_cli.engine.safetensors_file import DIGEST_KEY, write_safetensors
-from cfsnn_cli.engine.train import StopRequest
+from cfsnn_cli.engine.training_ends import StopRequest
 from cfsnn_cli.recipe import load_recipe
 
 TINY = ["model.hidden=[32]", "train.epochs=2", "data.batch_size=64"]

@@ -5,13 +5,15 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from cfsnn_cli.engine import train as train_module
+from cfsnn_cli.engine import run_writer
 from cfsnn_cli.engine.build import build_model
-from cfsnn_cli.engine.checkpoint import TrainingPosition, save_model, save_training_state
 from cfsnn_cli.engine.evaluate import evaluate_checkpoint
 from cfsnn_cli.engine.load import load_model
+from cfsnn_cli.engine.model_file import save_model
 from cfsnn_cli.engine.run_folder import read_metrics
-from cfsnn_cli.engine.train import StopRequest, TrainingInterrupted, train
+from cfsnn_cli.engine.train import train
+from cfsnn_cli.engine.training_ends import StopRequest, TrainingInterrupted
+from cfsnn_cli.engine.training_state import TrainingPosition, save_training_state
 from cfsnn_cli.recipe import load_recipe
 from tests.engine.helpers import StopAfter
 
@@ -35,7 +37,7 @@ def test_channels_last_weights_are_saved_as_the_same_numbers_that_load_back(tmp_
     optimizer.step()  # Adam's moments take the weights' layout
     position = TrainingPosition(epoch=1, next_step=0, global_step=1)
     classes = [str(digit) for digit in range(10)]
-    save_model(tmp_path / "model.safetensors", model, recipe, position, {"epoch": 1}, (1, 8, 8), classes)
+    save_model(tmp_path / "model.safetensors", model, recipe, 1, 1, {"epoch": 1}, (1, 8, 8), classes)
     save_training_state(tmp_path / "state.safetensors", model, optimizer, recipe, position)
 
     saved = load_file(tmp_path / "model.safetensors")
@@ -50,13 +52,13 @@ def test_channels_last_weights_are_saved_as_the_same_numbers_that_load_back(tmp_
 @pytest.mark.slow  # three short trainings of a conv net: about 15 s on two CPU cores
 def test_a_channels_last_run_evaluates_and_resumes_like_any_other(tmp_path, monkeypatch):
     layouts = []
-    real_save_model = train_module.save_model
+    real_save_model = run_writer.save_model
 
     def spy(path, model, *args):
         layouts.append(any(is_channels_last(p) for p in model.parameters()))
         real_save_model(path, model, *args)
 
-    monkeypatch.setattr(train_module, "save_model", spy)
+    monkeypatch.setattr(run_writer, "save_model", spy)
     recipe = convnet_recipe("train.epochs=2")
     train(recipe, tmp_path / "straight")
     assert layouts and all(layouts)  # it really trained in the NHWC layout

@@ -8,7 +8,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from cfsnn_cli.engine.build import build_loader, build_model, build_split
-from cfsnn_cli.engine.checkpoint import load_model_checkpoint, load_weights
+from cfsnn_cli.engine.model_file import load_model_checkpoint, load_weights
 from cfsnn_cli.engine.train import train
 from cfsnn_cli.errors import CfsnnError
 from tests.engine.helpers import tiny_recipe, write_mismatched_checkpoint

@@ -4,7 +4,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from cfsnn_cli.engine.train import StopRequest, TrainingInterrupted, read_metrics, train
+from cfsnn_cli.engine.run_folder import read_metrics
+from cfsnn_cli.engine.train import train
+from cfsnn_cli.engine.training_ends import StopRequest, TrainingInterrupted
 from tests.engine.helpers import StopAfter, tiny_recipe
 
 

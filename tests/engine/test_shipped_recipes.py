@@ -16,7 +16,9 @@ import torch
 from safetensors.torch import load_file
 
 from cfsnn_cli.engine.build import build_loader, build_model, build_objective, build_optimizer, build_split
-from cfsnn_cli.engine.train import StopRequest, TrainingInterrupted, read_metrics, train
+from cfsnn_cli.engine.run_folder import read_metrics
+from cfsnn_cli.engine.train import train
+from cfsnn_cli.engine.training_ends import StopRequest, TrainingInterrupted
 from cfsnn_cli.neurons import observe
 from cfsnn_cli.recipe import load_recipe, shipped_recipes
 from tests.data.event_fixtures import write_cifar10_dvs, write_dvs_gesture, write_ncaltech101, write_nmnist, write_shd

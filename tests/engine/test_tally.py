@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from cfsnn_cli.engine import tally
-from cfsnn_cli.engine.checkpoint import TrainingPosition
 from cfsnn_cli.engine.tally import StepTally
 from cfsnn_cli.engine.train import train
+from cfsnn_cli.engine.training_state import TrainingPosition
 from tests.engine.helpers import tiny_recipe
 
 CPU = torch.device("cpu")

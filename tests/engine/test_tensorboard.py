@@ -6,9 +6,10 @@ import sys
 
 import pytest
 
-from cfsnn_cli.engine.run_folder import TENSORBOARD_FOLDER
+from cfsnn_cli.engine.run_folder import TENSORBOARD_FOLDER, read_metrics
 from cfsnn_cli.engine.tensorboard import SCALARS
-from cfsnn_cli.engine.train import StopRequest, TrainingInterrupted, read_metrics, train
+from cfsnn_cli.engine.train import train
+from cfsnn_cli.engine.training_ends import StopRequest, TrainingInterrupted
 from cfsnn_cli.errors import CfsnnError
 from tests.engine.helpers import StopAfter, tiny_recipe
 

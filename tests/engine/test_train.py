@@ -6,7 +6,8 @@ import math
 import pytest
 
 from cfsnn_cli.engine.schedule import learning_rate
-from cfsnn_cli.engine.train import TrainingDiverged, train
+from cfsnn_cli.engine.train import train
+from cfsnn_cli.engine.training_ends import TrainingDiverged
 from cfsnn_cli.errors import CfsnnError
 from cfsnn_cli.recipe import ScheduleSection
 from tests.engine.helpers import tiny_recipe
@@ -81,7 +82,7 @@ def test_a_compiled_run_saves_what_an_uncompiled_one_does_and_eval_loads_it(tmp_
     from safetensors.torch import load_file
 
     from cfsnn_cli.engine.evaluate import evaluate_checkpoint
-    from cfsnn_cli.engine.train import read_metrics
+    from cfsnn_cli.engine.run_folder import read_metrics
 
     train(tiny_recipe("train.epochs=1", "train.compile=true"), tmp_path / "compiled")
     train(tiny_recipe("train.epochs=1"), tmp_path / "plain")

@@ -158,7 +158,8 @@ def test_transformers_refuse_sizes_they_cannot_take(kind, input_shape, options, 
 
 @pytest.mark.slow  # an epoch of spikformer-digits: about ten seconds on two CPU cores
 def test_spikformer_digits_learns_in_one_epoch(tmp_path):
-    from cfsnn_cli.engine.train import read_metrics, train
+    from cfsnn_cli.engine.run_folder import read_metrics
+    from cfsnn_cli.engine.train import train
     from cfsnn_cli.recipe import load_recipe
 
     train(load_recipe("spikformer-digits", ["train.epochs=1"]), tmp_path / "run")

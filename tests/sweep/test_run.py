@@ -4,7 +4,7 @@ an error stopped is run again by the next sweep process, and a lost process's tr
 import pytest
 
 from cfsnn_cli.engine.report import Reporter
-from cfsnn_cli.engine.train import StopRequest
+from cfsnn_cli.engine.training_ends import StopRequest
 from cfsnn_cli.sweep.plan import make_plan, run_name
 from cfsnn_cli.sweep.run import BUSY_ATTR, ERROR_ATTR, RUN_ATTR, SweepEvents, start_sweep
 from cfsnn_cli.sweep.trial import claimed

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from cfsnn_cli.engine.report import Reporter
-from cfsnn_cli.engine.train import StopRequest
+from cfsnn_cli.engine.training_ends import StopRequest
 from cfsnn_cli.sweep.trial import claimed, lock_is_free, run_trial
 from tests.engine.helpers import tiny_recipe
 

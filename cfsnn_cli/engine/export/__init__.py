@@ -12,7 +12,7 @@ from cfsnn_cli.errors import CfsnnError
 from cfsnn_cli.limits import MAX_TIMESTEPS
 
 if TYPE_CHECKING:  # torch is imported by export_checkpoint alone: the command checks its options without it
-    from cfsnn_cli.engine.checkpoint import ModelCheckpoint
+    from cfsnn_cli.engine.model_file import ModelCheckpoint
 
 FORMATS = ("safetensors", "onnx", "nir")
 ONNX_MODES = ("step", "unrolled")

@@ -22,8 +22,8 @@ import torch
 from torch import nn
 
 from cfsnn_cli.atomic import atomic_write_bytes
-from cfsnn_cli.engine.checkpoint import ModelCheckpoint
 from cfsnn_cli.engine.export.bundle import folded_copy
+from cfsnn_cli.engine.model_file import ModelCheckpoint
 from cfsnn_cli.errors import CfsnnError
 from cfsnn_cli.models.blocks import SequenceDropout, TimeFolded
 from cfsnn_cli.neurons.base import SpikingNeuron
