@@ -52,6 +52,7 @@ def evaluate(
     )
     json_path, plot = written["--json"], written["--plot"]
     from cfsnn_cli.engine.evaluate import evaluate_checkpoint  # torch: only once the input is checked
+    from cfsnn_cli.engine.load import report_header
 
     with EvaluationProgress(f"eval {split}") as progress:
         checkpoint, result = evaluate_checkpoint(
@@ -64,14 +65,7 @@ def evaluate(
         )
     # the files first: they must not depend on stdout's reader staying to the end
     if json_path is not None:
-        report = {
-            "checkpoint": str(checkpoint.path),
-            "recipe": checkpoint.recipe.name,
-            "epoch": checkpoint.epoch,
-            "split": split,
-            "timesteps": len(result.latency),
-            **result.to_dict(),
-        }
+        report = {**report_header(checkpoint, split), "timesteps": len(result.latency), **result.to_dict()}
         atomic_write_text(json_path, json.dumps(report, indent=2) + "\n")
     if plot is not None:
         evaluation_plot(result, f"{checkpoint.recipe.name} ({split})", plot)

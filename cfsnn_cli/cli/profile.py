@@ -105,6 +105,7 @@ def profile_spikes(
         if plot.is_dir():  # a PNG about to be replaced must not be a folder, the checkpoint or --json
             outputs |= {f"--plot ({name})": Output(plot / name, PLOT_FILE) for name in FIGURES}
     json_path = check_outputs(outputs, reads=[resolve_checkpoint(ckpt)])["--json"]
+    from cfsnn_cli.engine.load import report_header
     from cfsnn_cli.engine.profile import profile_checkpoint  # torch: only once the input is checked
 
     with EvaluationProgress(f"profile {split}") as progress:
@@ -122,13 +123,7 @@ def profile_spikes(
         )
     # the files first: they must not depend on stdout's reader staying to the end
     if json_path is not None:
-        report = {
-            "checkpoint": str(checkpoint.path),
-            "recipe": checkpoint.recipe.name,
-            "epoch": checkpoint.epoch,
-            "split": split,
-            **profile.to_dict(),
-        }
+        report = {**report_header(checkpoint, split), **profile.to_dict()}
         atomic_write_text(json_path, json.dumps(report, indent=2) + "\n")
     if plot is not None:
         plot.mkdir(exist_ok=True)

@@ -1,8 +1,7 @@
 """Evaluation: top-1/top-5, loss, per-class accuracy, the latency curve SNN papers report and the
 firing rates."""
 
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -10,17 +9,13 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from cfsnn_cli.data import DatasetSplit
-from cfsnn_cli.data.frames import discarded_if_unfinished
-from cfsnn_cli.engine.build import autocast, build_loader, build_objective, build_split
+from cfsnn_cli.engine.build import autocast, build_objective
 from cfsnn_cli.engine.distributed import SINGLE, World
-from cfsnn_cli.engine.load import load_model, model_device
-from cfsnn_cli.engine.machine import DATA_ROOT, ThisMachine, on_this_machine
+from cfsnn_cli.engine.load import open_checkpoint
+from cfsnn_cli.engine.machine import ThisMachine
 from cfsnn_cli.engine.model_file import ModelCheckpoint
 from cfsnn_cli.engine.report import Reporter
-from cfsnn_cli.errors import CfsnnError
 from cfsnn_cli.neurons import SpikingNeuron, observe
-from cfsnn_cli.recipe import Recipe
 
 
 @dataclass
@@ -184,82 +179,17 @@ def evaluate_checkpoint(
         CfsnnError: the checkpoint is unreadable or not cfsnn's, the data is missing, its
             number of classes differs from the checkpoint's, or a batch does not fit in memory.
     """
-    checkpoint, model = load_model(path)
-    torch.manual_seed(checkpoint.recipe.seed)
-    device = model_device(model)
-    recipe, data, loader = checkpoint_batches(checkpoint, split, machine, timesteps, batch_size)
-    objective = build_objective(recipe).to(device)
-    with guarded_pass(recipe, data, timesteps):
+    opened = open_checkpoint(path, machine)
+    torch.manual_seed(opened.recipe.seed)
+    objective = build_objective(opened.recipe).to(opened.device)
+    with opened.batches(split, timesteps, batch_size) as (recipe, _, loader):
         result = evaluate(
-            model, loader, objective.task, device, autocast(recipe, device), checkpoint.class_names, reporter
+            opened.model,
+            loader,
+            objective.task,
+            opened.device,
+            autocast(recipe, opened.device),
+            opened.checkpoint.class_names,
+            reporter,
         )
-    return checkpoint, result
-
-
-def checkpoint_batches(
-    checkpoint: ModelCheckpoint,
-    split: str,
-    machine: ThisMachine | None,
-    timesteps: int | None,
-    batch_size: int | None,
-) -> tuple[Recipe, DatasetSplit, DataLoader]:
-    """The checkpoint's recipe on this machine (`on_this_machine`, with `batch_size` as its eval
-    batch size), the split and its batches."""
-    recipe = on_this_machine(checkpoint.recipe, machine or ThisMachine.from_options())
-    if batch_size is not None:
-        recipe = recipe.model_copy(update={"data": recipe.data.model_copy(update={"eval_batch_size": batch_size})})
-    data = build_checkpoint_split(recipe, checkpoint, split, timesteps)
-    return recipe, data, build_loader(recipe, data, train=False, timesteps=timesteps)
-
-
-@contextmanager
-def guarded_pass(recipe: Recipe, data: DatasetSplit, timesteps: int | None) -> Iterator[None]:
-    """A pass over `data` that leaves no new frame cache behind if it fails, and that turns running
-    out of memory into advice."""
-    with (
-        discarded_if_unfinished(data),
-        memory_errors_as_advice(recipe.data.eval_batch_size, timesteps or recipe.data.timesteps),
-    ):
-        yield
-
-
-def build_checkpoint_split(
-    recipe: Recipe, checkpoint: ModelCheckpoint, split: str, timesteps: int | None
-) -> DatasetSplit:
-    """The split `recipe` (the checkpoint's, on this machine) names, unaugmented, checked to have
-    the checkpoint's classes. Its data folder is this machine's, so a problem with it is said as
-    one with the data root it was given."""
-    try:
-        data = build_split(recipe, split, timesteps=timesteps, augment=False)
-    except CfsnnError as error:
-        if error.field != "data.root":
-            raise
-        raise CfsnnError(DATA_ROOT, error.problem, error.source) from None
-    if data.num_classes != checkpoint.num_classes:
-        raise CfsnnError(
-            DATA_ROOT,
-            f"the data has {data.num_classes} classes but the checkpoint was trained on {checkpoint.num_classes}",
-        )
-    return data
-
-
-@contextmanager
-def memory_errors_as_advice(batch_size: int, timesteps: int) -> Iterator[None]:
-    """Running out of memory is one CfsnnError with what to change, not an internal error."""
-    try:
-        yield
-    except (MemoryError, torch.OutOfMemoryError, RuntimeError) as error:
-        if not isinstance(error, (MemoryError, torch.OutOfMemoryError)) and not _is_out_of_memory(error):
-            raise
-        smaller = max(1, batch_size // 4)
-        raise CfsnnError(
-            "--batch-size",
-            f"out of memory evaluating batches of {batch_size} samples at T = {timesteps}; "
-            f"try --batch-size {smaller} (or a smaller --timesteps)",
-        ) from None
-
-
-def _is_out_of_memory(error: RuntimeError) -> bool:
-    # the CPU allocator raises a plain RuntimeError; CUDA raises torch.OutOfMemoryError
-    text = str(error)
-    return "not enough memory" in text or "DefaultCPUAllocator: can't allocate" in text
+    return opened.checkpoint, result

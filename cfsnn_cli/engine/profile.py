@@ -377,11 +377,9 @@ def profile_checkpoint(
     Returns:
         The checkpoint and its `SpikeProfile`.
     """
-    from cfsnn_cli.engine.evaluate import checkpoint_batches, guarded_pass
-    from cfsnn_cli.engine.load import load_model
+    from cfsnn_cli.engine.load import open_checkpoint
 
-    checkpoint, model = load_model(path)
-    recipe, data, loader = checkpoint_batches(checkpoint, split, machine, timesteps, batch_size)
-    with guarded_pass(recipe, data, timesteps):
-        profile = profile_model(model, loader, samples, energy, e_mac, e_ac, reporter)
-    return checkpoint, profile
+    opened = open_checkpoint(path, machine)
+    with opened.batches(split, timesteps, batch_size) as (_, _, loader):
+        profile = profile_model(opened.model, loader, samples, energy, e_mac, e_ac, reporter)
+    return opened.checkpoint, profile

@@ -69,7 +69,7 @@ def export_checkpoint(
     onnx_mode: str = "step",
     opset: int | None = None,
 ) -> tuple["ModelCheckpoint", ExportResult]:
-    """Load `ckpt` through `load_model` and write it to `out` in format `fmt`, atomically.
+    """Open `ckpt` (`open_checkpoint`) and write its model to `out` in format `fmt`, atomically.
 
     Args:
         ckpt: a checkpoint, inference bundle or run folder.
@@ -85,10 +85,11 @@ def export_checkpoint(
     """
     import torch
 
-    from cfsnn_cli.engine.load import load_model
+    from cfsnn_cli.engine.load import open_checkpoint
 
     check_export_options(fmt, timesteps, onnx_mode, opset)
-    checkpoint, model = load_model(ckpt, device=torch.device("cpu"))
+    opened = open_checkpoint(ckpt, device=torch.device("cpu"))
+    checkpoint, model = opened.checkpoint, opened.model
     started = time.perf_counter()
     if fmt == "safetensors":
         from cfsnn_cli.engine.export.bundle import export_bundle
