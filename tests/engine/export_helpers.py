@@ -80,10 +80,12 @@ def inputs_away_from_threshold(
     `exact` names neuron layers left out of the check: those whose potentials every runtime
     computes without rounding (a spike × spike product in, β and θ powers of two), where a value on
     a boundary fires the same everywhere and integer inputs sit on one by design. A model with many
-    firing neurons rarely keeps all of them 1e-4 away in float32: compare it in float64 (`dtype`)."""
+    firing neurons rarely keeps all of them 1e-4 away in float32: compare it in float64 (`dtype`)
+    where every runtime can; ONNX Runtime's convolutions are float32 only, so the search goes on
+    through enough seeds to find one for resnet20 × cf3 × batch 7 (seed 69, margin 1.1e-4)."""
     models = models if isinstance(models, list | tuple) else [models]
     margin = MARGIN_FLOAT64 if dtype == torch.float64 else MARGIN
-    for seed in range(50):
+    for seed in range(200):
         x_seq = torch.rand(steps, batch, *shape, generator=torch.Generator().manual_seed(seed), dtype=dtype) * scale
         if all(not silent_layers(model, x_seq) and margin_of(model, x_seq, exact) > margin for model in models):
             return x_seq
