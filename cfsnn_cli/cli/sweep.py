@@ -1,11 +1,7 @@
 """`cfsnn sweep`: a grid or a search of training runs on Optuna, each trial an ordinary run folder;
 rerunning the same command resumes, and any number of processes may share one sweep."""
 
-import os
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Annotated
 
@@ -13,10 +9,6 @@ import typer
 
 from cfsnn_cli.cli.train import SET_HELP
 from cfsnn_cli.errors import EXIT_USER_ERROR, CfsnnError
-
-# set in the processes `--workers` starts: their parent greets and sums up, once
-WORKER_VARIABLE = "CFSNN_SWEEP_WORKER"
-POLL_SECONDS = 2.0
 
 
 def sweep(
@@ -67,8 +59,11 @@ def sweep(
     """Run a grid (--grid, --seeds) or a search (--search, --space) of trainings; every trial is a run
     folder under OUT/trials that eval, profile-spikes, export and compare read."""
     from cfsnn_cli.cli.output_paths import check_output_folder, refuse_owned
+    from cfsnn_cli.sweep.folder import SQLITE_PREFIX
     from cfsnn_cli.sweep.plan import make_plan
-    from cfsnn_cli.sweep.run import SQLITE_PREFIX, import_optuna, start_sweep
+    from cfsnn_cli.sweep.run import start_sweep
+    from cfsnn_cli.sweep.study import import_optuna
+    from cfsnn_cli.sweep.workers import a_worker, sweep_arguments
 
     import_optuna()  # a missing extra is said before anything else
     if workers < 1:
@@ -78,13 +73,11 @@ def sweep(
         refuse_owned("--storage", Path(storage[len(SQLITE_PREFIX) :]))
     plan = make_plan(recipe, overrides or [], grid or [], seeds, search, space)
     running, resumed = start_sweep(plan, out, storage)
-    a_worker = os.environ.get(WORKER_VARIABLE) == "1"
     if workers == 1:
-        _run_here(running, resumed and not a_worker)
+        _run_here(running, resumed and not a_worker())
     else:
-        arguments = _worker_arguments(recipe, out, grid, seeds, overrides, search, space, storage)
-        _run_workers(running, arguments, workers)
-    if not a_worker:
+        _run_workers(running, sweep_arguments(recipe, out, grid, seeds, overrides, search, space, storage), workers)
+    if not a_worker():
         _summary(running)
 
 
@@ -116,82 +109,31 @@ def _run_here(running, resumed: bool) -> None:
         raise typer.Exit(EXIT_USER_ERROR) from None
 
 
-def _worker_arguments(recipe, out, grid, seeds, overrides, search, space, storage) -> list[str]:
-    """The command line each worker process runs: this sweep, in one process."""
-    arguments = [recipe, "--out", str(out), "--seeds", str(seeds), "--workers", "1"]
-    for text in grid or []:
-        arguments += ["--grid", text]
-    for text in overrides or []:
-        arguments += ["--set", text]
-    if search is not None:
-        arguments += ["--search", str(search)]
-    if space is not None:
-        arguments += ["--space", str(space)]
-    if storage is not None:
-        arguments += ["--storage", storage]
-    return arguments
-
-
 def _run_workers(running, arguments: list[str], workers: int) -> None:
-    """Start `workers` processes on the sweep and show their joint progress until all end. They
-    share this process's group, so a Ctrl-C at the terminal (or a closed terminal) reaches each of
-    them once, as it reaches this one, which waits for them; a SIGTERM sent to this one alone is
-    passed on."""
+    """Start `workers` processes on the sweep (sweep/workers.py) and show their joint progress."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from cfsnn_cli.cli.render import console, say
     from cfsnn_cli.engine.run_folder import LOGS_FOLDER
-    from cfsnn_cli.sweep.run import worker_threads
+    from cfsnn_cli.sweep.workers import run_workers
 
     root = running.folder.root
-    environment = {**os.environ, "OMP_NUM_THREADS": str(worker_threads(workers)), WORKER_VARIABLE: "1"}
-    processes, logs = [], []
-    for index in range(workers):
-        log = root / LOGS_FOLDER / f"worker-{index}.log"
-        log.parent.mkdir(parents=True, exist_ok=True)
-        logs.append(log)
-        with open(log, "ab") as handle:
-            processes.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "cfsnn_cli", "sweep", *arguments],
-                    stdout=handle,
-                    stderr=subprocess.STDOUT,
-                    env=environment,
-                )
-            )
     say(console, f"{workers} worker processes on {root} (their output: {root / LOGS_FOLDER})")
-
-    stopped_by: list[str] = []
-
-    def wait_for_workers(number, _frame):
-        stopped_by.append(signal.Signals(number).name)
-        if number == signal.SIGTERM:  # sent to this process alone: the workers would train on
-            for process in processes:
-                if process.poll() is None:
-                    process.send_signal(number)
-
-    handled = (signal.SIGINT, signal.SIGTERM)
-    previous = {number: signal.signal(number, wait_for_workers) for number in handled}
     progress = Progress(
         TextColumn("[bold]runs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
     )
-    try:
-        with progress:
-            task = progress.add_task("runs", total=running.progress().total)
-            while any(process.poll() is None for process in processes):
-                progress.update(task, completed=running.progress().finished)
-                time.sleep(POLL_SECONDS)
-            progress.update(task, completed=running.progress().finished)
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
-    if stopped_by:
-        say(console, f"{stopped_by[0]}: the workers saved their trials; continue by running the same command again")
-        raise typer.Exit(128 + signal.Signals[stopped_by[0]])
-    failed = [(index, process.returncode) for index, process in enumerate(processes) if process.returncode != 0]
+    with progress:
+        task = progress.add_task("runs", total=running.progress().total)
+        ended = run_workers(
+            root, arguments, workers, lambda: progress.update(task, completed=running.progress().finished)
+        )
+    if ended.stopped_by:
+        say(console, f"{ended.stopped_by}: the workers saved their trials; continue by running the same command again")
+        raise typer.Exit(128 + signal.Signals[ended.stopped_by])
+    failed = [(index, code) for index, code in enumerate(ended.exit_codes) if code != 0]
     if failed:
         index, code = failed[0]
-        say(console, f"worker {index} ended with exit code {code}; its output: {logs[index]}")
+        say(console, f"worker {index} ended with exit code {code}; its output: {ended.logs[index]}")
         raise typer.Exit(code if code > 0 else 128 - code)  # -N: killed by signal N
 
 

@@ -6,7 +6,8 @@ import pytest
 from cfsnn_cli.engine.report import Reporter
 from cfsnn_cli.engine.training_ends import StopRequest
 from cfsnn_cli.sweep.plan import make_plan, run_name
-from cfsnn_cli.sweep.run import BUSY_ATTR, ERROR_ATTR, RUN_ATTR, SweepEvents, start_sweep
+from cfsnn_cli.sweep.run import SweepEvents, start_sweep
+from cfsnn_cli.sweep.study import BUSY_ATTR, ERROR_ATTR, RUN_ATTR
 from cfsnn_cli.sweep.trial import claimed
 
 pytestmark = pytest.mark.slow  # each test trains a few one-epoch quickstarts
@@ -20,7 +21,9 @@ def sweep_of(out, *grid):
 
 
 def states(sweep):
-    return [(t.user_attrs.get(RUN_ATTR), t.state.name, t.user_attrs) for t in sweep.study.get_trials()]
+    return [
+        (t.user_attrs.get(RUN_ATTR), t.state.name, t.user_attrs) for t in sweep.study.study.get_trials()
+    ]  # Optuna's study
 
 
 def test_a_configuration_held_by_another_process_is_left_to_it_then_finished(tmp_path):
