@@ -4,7 +4,7 @@ seeds as a line and their range (min..max) as a band around it."""
 import textwrap
 from pathlib import Path
 
-from cfsnn_cli.cli.compare import field_value
+from cfsnn_cli.cli.compare_render import field_value
 from cfsnn_cli.cli.plots import plot_format, pyplot_module, save_figure, whole_numbers
 
 

@@ -39,9 +39,10 @@ def evaluate(
 ) -> None:
     """Top-1/top-5, loss, per-class accuracy and accuracy against time steps."""
     from cfsnn_cli.atomic import atomic_write_text
+    from cfsnn_cli.cli.console import EvaluationProgress, console
+    from cfsnn_cli.cli.eval_render import evaluation_tables
     from cfsnn_cli.cli.output_paths import JSON_FILE, PLOT_FILE, Output, check_outputs
     from cfsnn_cli.cli.plots import evaluation_plot
-    from cfsnn_cli.cli.render import EvaluationProgress, console, evaluation_tables
     from cfsnn_cli.engine.machine import ThisMachine
     from cfsnn_cli.engine.run_folder import resolve_checkpoint
 

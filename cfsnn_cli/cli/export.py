@@ -40,8 +40,8 @@ def export(
     ] = None,
 ) -> None:
     """Export a trained model for inference elsewhere: PyTorch, ONNX runtimes or neuromorphic hardware (NIR)."""
+    from cfsnn_cli.cli.console import console
     from cfsnn_cli.cli.output_paths import NIR_FILE, ONNX_FILE, SAFETENSORS_FILE, Output, check_outputs
-    from cfsnn_cli.cli.render import console
     from cfsnn_cli.engine.export import check_export_options, export_checkpoint
     from cfsnn_cli.engine.run_folder import resolve_checkpoint
 

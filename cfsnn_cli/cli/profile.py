@@ -81,10 +81,10 @@ def profile_spikes(
 ) -> None:
     """Firing rates, membrane and learned parameters per spiking layer; SynOps, MACs and energy."""
     from cfsnn_cli.atomic import atomic_write_text
+    from cfsnn_cli.cli.console import EvaluationProgress, console
     from cfsnn_cli.cli.output_paths import JSON_FILE, PLOT_FILE, Output, check_output_folder, check_outputs
     from cfsnn_cli.cli.profile_plots import FIGURES, profile_plots
     from cfsnn_cli.cli.profile_render import profile_tables
-    from cfsnn_cli.cli.render import EvaluationProgress, console
     from cfsnn_cli.engine.machine import ThisMachine
     from cfsnn_cli.engine.run_folder import resolve_checkpoint
 

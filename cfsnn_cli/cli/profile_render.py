@@ -8,7 +8,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from cfsnn_cli.cli.render import percent
+from cfsnn_cli.cli.console import percent
 
 UNITS = ("", "k", "M", "G", "T", "P")
 ENERGY_UNITS = ("pJ", "nJ", "µJ", "mJ", "J", "kJ")

@@ -14,7 +14,8 @@ def list_recipes(context: typer.Context) -> None:
     """List the recipes that ship with cfsnn (run one by name: `cfsnn train NAME`)."""
     if context.invoked_subcommand is not None:
         return
-    from cfsnn_cli.cli.render import console, recipes_table
+    from cfsnn_cli.cli.console import console
+    from cfsnn_cli.cli.recipes_render import recipes_table
     from cfsnn_cli.recipe import load_recipe, shipped_recipes
 
     rows = []

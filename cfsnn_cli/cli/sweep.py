@@ -82,7 +82,7 @@ def sweep(
 
 
 def _run_here(running, resumed: bool) -> None:
-    from cfsnn_cli.cli.render import console, say
+    from cfsnn_cli.cli.console import console, say
     from cfsnn_cli.cli.signals import stop_on_signals
     from cfsnn_cli.cli.sweep_render import SweepDisplay
     from cfsnn_cli.engine.training_ends import (
@@ -113,7 +113,7 @@ def _run_workers(running, arguments: list[str], workers: int) -> None:
     """Start `workers` processes on the sweep (sweep/workers.py) and show their joint progress."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from cfsnn_cli.cli.render import console, say
+    from cfsnn_cli.cli.console import console, say
     from cfsnn_cli.engine.run_folder import LOGS_FOLDER
     from cfsnn_cli.sweep.workers import run_workers
 
@@ -140,8 +140,8 @@ def _run_workers(running, arguments: list[str], workers: int) -> None:
 def _summary(running) -> None:
     """The sweep's runs side by side, as `cfsnn compare OUT` shows them (when it has any), and what
     is left: runs other processes still train, or that failed."""
-    from cfsnn_cli.cli.compare import print_comparison
-    from cfsnn_cli.cli.render import console, say
+    from cfsnn_cli.cli.compare_render import print_comparison
+    from cfsnn_cli.cli.console import console, say
     from cfsnn_cli.engine.compare import find_runs, read_runs
     from cfsnn_cli.engine.run_folder import TRIALS_FOLDER
 

@@ -8,8 +8,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Column
 
+from cfsnn_cli.cli.console import TerminalProgress, console, say
 from cfsnn_cli.cli.plots import training_plot
-from cfsnn_cli.cli.render import TerminalProgress, console, say
 from cfsnn_cli.engine.report import StepFinished
 from cfsnn_cli.engine.run_folder import CURVES_FILE, read_metrics
 from cfsnn_cli.sweep.run import SweepEvents

@@ -50,10 +50,11 @@ def train(
 
     from rich.markup import escape
 
+    from cfsnn_cli.cli.console import console, say
     from cfsnn_cli.cli.output_paths import check_output_folder
     from cfsnn_cli.cli.plots import training_plot
-    from cfsnn_cli.cli.render import TrainingDisplay, console, epochs_table, say
     from cfsnn_cli.cli.signals import stop_on_signals
+    from cfsnn_cli.cli.train_render import TrainingDisplay, epochs_table
     from cfsnn_cli.engine.distributed import from_environment
     from cfsnn_cli.engine.report import Reporter
     from cfsnn_cli.engine.run_folder import CURVES_FILE, read_metrics, resumed_run_folder

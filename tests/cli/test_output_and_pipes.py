@@ -96,7 +96,7 @@ def test_training_output_fits_80_columns_and_keeps_paths_whole(long_run):
 
 
 def test_progress_bar_keeps_its_numbers_in_80_columns():
-    from cfsnn_cli.cli.render import TrainingDisplay
+    from cfsnn_cli.cli.train_render import TrainingDisplay
     from cfsnn_cli.engine.report import StepFinished
 
     terminal = Console(file=io.StringIO(), width=80, force_terminal=True, color_system=None)
@@ -123,7 +123,7 @@ def test_recipes_list_keeps_a_readable_description_in_80_columns():
 
 
 def test_latency_table_folds_a_long_T():
-    from cfsnn_cli.cli.render import evaluation_tables
+    from cfsnn_cli.cli.eval_render import evaluation_tables
 
     checkpoint = SimpleNamespace(recipe=SimpleNamespace(name="long"), epoch=3)
     result = SimpleNamespace(

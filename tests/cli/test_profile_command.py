@@ -387,7 +387,7 @@ def test_a_plot_folder_that_cannot_be_written(run_dir, tmp_path, no_profiling, r
 
 
 def test_the_progress_bar_shows_batches_on_a_terminal():
-    from cfsnn_cli.cli.render import EvaluationProgress
+    from cfsnn_cli.cli.console import EvaluationProgress
 
     terminal = Console(file=io.StringIO(), width=80, force_terminal=True, color_system=None)
     with EvaluationProgress("profile test", terminal) as progress:
@@ -401,7 +401,7 @@ def test_the_progress_bar_shows_batches_on_a_terminal():
 
 
 def test_the_progress_bar_stays_off_a_pipe():
-    from cfsnn_cli.cli.render import EvaluationProgress
+    from cfsnn_cli.cli.console import EvaluationProgress
 
     pipe = io.StringIO()
     with EvaluationProgress("eval test", Console(file=pipe, width=80)) as progress:
@@ -411,7 +411,7 @@ def test_the_progress_bar_stays_off_a_pipe():
 
 
 def test_eval_piped_prints_only_its_tables(run_dir, tmp_path):
-    from cfsnn_cli.cli.render import evaluation_tables
+    from cfsnn_cli.cli.eval_render import evaluation_tables
 
     report = tmp_path / "eval.json"
     result = cfsnn("eval", "--ckpt", run_dir, "--json", report)
