@@ -33,13 +33,28 @@ def test_builder_has_its_own_docstring(builder):
     assert summary in pydoc.render_doc(builder, renderer=pydoc.plaintext)
 
 
+def documented_in(builder, option: str) -> type | None:
+    """The class whose docstring documents `option` for `builder`: its own `Args:` entry, or, where
+    the docstring says its arguments are "as in `Base`" (a parameter documented once, where it is
+    first defined), the class in its ancestry that documents it so, followed as far as it goes."""
+    doc = own_docstring(builder)
+    if "Args:" not in doc:
+        return None
+    args = doc.split("Args:", 1)[1]
+    if re.search(rf"^\s+{option}( \(.*?\))?:", args, flags=re.M):
+        return builder
+    for base_name in re.findall(r"as in `(\w+)`", args):
+        base = next((cls for cls in builder.__mro__[1:] if cls.__name__ == base_name), None)
+        assert base is not None, f"{builder.__name__}'s Args refer to {base_name}, which it does not derive from"
+        if found := documented_in(base, option):
+            return found
+    return None
+
+
 @pytest.mark.parametrize("builder", BUILDERS)
 def test_docstring_has_an_args_entry_for_every_recipe_option(builder):
-    doc = own_docstring(builder)
-    assert "Args:" in doc
-    args = doc.split("Args:", 1)[1]
     for option in options_model(builder).model_fields:
-        assert re.search(rf"^\s+{option}( \(.*?\))?:", args, flags=re.M), option
+        assert documented_in(builder, option), option
 
 
 @pytest.mark.parametrize("builder", BUILDERS)
@@ -70,3 +85,16 @@ def test_bounds_in_signatures_still_refuse(registry, kind, options):
 
 def test_tau_may_be_infinite():
     assert options_model(NEURONS.get("cf")).model_validate({"tau": math.inf}).tau == math.inf
+
+
+def test_an_inherited_argument_counts_only_where_the_base_documents_it():
+    class Documented:
+        """Args:
+        alpha: documented here.
+        """
+
+    class Pointing(Documented):
+        """Args: as in `Documented`."""
+
+    assert documented_in(Pointing, "alpha") is Documented
+    assert documented_in(Pointing, "beta") is None

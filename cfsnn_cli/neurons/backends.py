@@ -1,8 +1,9 @@
 """Which kernel runs a neuron layer: the recipe's `neuron.backend`.
 
     "torch"  the loop of tensor operations in kernel.py: any device and dtype;
-    "numba"  the fused CPU kernel (fused.py): float32/float64 on the CPU, the four built-in surrogates;
-    "auto"   numba where it runs, torch elsewhere (GPUs, a surrogate of the user's own).
+    "numba"  the fused CPU kernel (fused.py): float32/float64 on the CPU, any surrogate whose F′
+             compiles (written with arithmetic, abs and cfsnn_cli.surrogates.elementwise);
+    "auto"   numba where it runs, torch elsewhere (GPUs, a surrogate whose F′ calls torch).
 
 docs/performance.md has the measurements behind the choice.
 """
@@ -38,8 +39,9 @@ def sequence_kernel(backend: Backend, x_seq: torch.Tensor, rule: FiringRule) -> 
     if backend == "numba":
         raise CfsnnError(
             "neuron.backend",
-            f'"numba" runs float32/float64 on the CPU with a built-in surrogate; this layer has a '
-            f"{x_seq.dtype} input on {x_seq.device} and a {type(rule.surrogate).__name__}; "
+            f'"numba" runs float32/float64 on the CPU with a surrogate whose derivative compiles (written '
+            f"with arithmetic, abs and cfsnn_cli.surrogates.elementwise); this layer has a {x_seq.dtype} "
+            f"input on {x_seq.device} and a {type(rule.surrogate).__name__}; "
             'use "auto" to fall back to "torch" where numba cannot run',
         )
     return NeuronSequence.apply

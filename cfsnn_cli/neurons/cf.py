@@ -19,20 +19,7 @@ class CFNeuron(SpikingNeuron):
     D = 1 and bipolar spikes are ternary {−1, 0, +1}. β = 1 − 1/τ. Potentials are in the units of
     the input X_t; the equations are derived in docs/method.md.
 
-    Args:
-        tau: membrane time constant τ in time steps, τ ≥ 1 (default 2.0, β = 0.5); `inf` gives
-            β = 1, no leak.
-        learn_tau: learn β per layer (stored raw as w, β = sigmoid(w), started at 1 − 1/τ);
-            needs 1 < τ < inf.
-        threshold: θ > 0, the potential one spike unit costs.
-        learn_threshold: learn θ per layer (read through softplus, so it stays > 0).
-        levels: D ≥ 1, the most crossings fired per step; spikes lie in [−D, D] (bipolar) or [0, D].
-        bipolar: also fire negative units when H crosses −θ, −2θ, …
-        detach_reset: let no gradient flow through the reset θ·N_t.
-        v_init: V_0, the potential before the first step.
-        surrogate: this layer's surrogate gradient; None makes a fresh `SigmoidSurrogate()`.
-        backend: the kernel, "auto" (default), "numba" or "torch"; the same results either way
-            (`cfsnn_cli.neurons.backends`).
+    Args: as in `SpikingNeuron`, but for hard_reset and v_reset: the reset is always V_t = H_t − θ·N_t.
     """
 
     def __init__(

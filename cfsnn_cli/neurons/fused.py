@@ -10,23 +10,18 @@ import torch
 
 from cfsnn_cli.neurons import numba_kernel
 from cfsnn_cli.neurons.firing import FiringRule
-from cfsnn_cli.surrogates import AtanSurrogate, RectangleSurrogate, SigmoidSurrogate, TriangleSurrogate
+from cfsnn_cli.neurons.numba_slopes import backward_for, slope_compiles
 
-# exact classes: a user's subclass may change F', which the compiled kernel would not see
-SLOPE_CODES = {
-    SigmoidSurrogate: numba_kernel.SIGMOID,
-    AtanSurrogate: numba_kernel.ATAN,
-    RectangleSurrogate: numba_kernel.RECTANGLE,
-    TriangleSurrogate: numba_kernel.TRIANGLE,
-}
+FUSED_DTYPES = {torch.float32: "float32", torch.float64: "float64"}
 
 
 def fused_kernel_runs(x_seq: torch.Tensor, rule: FiringRule) -> bool:
-    """Whether the fused kernel takes this input: a float32/float64 CPU tensor, a known surrogate."""
+    """Whether the fused kernel takes this input: a float32/float64 CPU tensor, and a surrogate
+    whose F′ compiles (`numba_slopes.slope_compiles`)."""
     return (
         x_seq.device.type == "cpu"
-        and x_seq.dtype in (torch.float32, torch.float64)
-        and type(rule.surrogate) in SLOPE_CODES
+        and x_seq.dtype in FUSED_DTYPES
+        and slope_compiles(type(rule.surrogate).derivative, FUSED_DTYPES[x_seq.dtype])
     )
 
 
@@ -134,7 +129,7 @@ class FusedNeuronSequence(torch.autograd.Function):
         grad_x = layout.empty_like(potentials)
         sums = np.zeros((numba_kernel.block_count(rows.shape[1]), steps + 2))
         with _threads_like_torch(rows):
-            numba_kernel.backward(
+            backward_for(type(rule.surrogate).derivative)(
                 rows,
                 layout.rows(spikes),
                 layout.rows(grad_spikes),
@@ -145,7 +140,6 @@ class FusedNeuronSequence(torch.autograd.Function):
                 rule.bipolar,
                 rule.hard_reset,
                 rule.detach_reset,
-                SLOPE_CODES[type(rule.surrogate)],
                 need_beta,
                 need_threshold,
                 need_alpha,

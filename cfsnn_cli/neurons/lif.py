@@ -21,19 +21,8 @@ class LIFNeuron(SpikingNeuron):
     The input is not scaled by 1/τ (SpikingJelly's `decay_input=False`). Spikes are binary {0, 1}.
 
     Args:
-        tau: membrane time constant τ in time steps, τ ≥ 1 (default 2.0, β = 0.5); `inf` gives
-            β = 1, no leak.
-        learn_tau: learn β per layer (stored raw as w, β = sigmoid(w), started at 1 − 1/τ);
-            needs 1 < τ < inf.
-        threshold: θ > 0, in the units of the input X_t.
-        learn_threshold: learn θ per layer (read through softplus, so it stays > 0).
         reset: "soft" (subtract θ) or "hard" (set V to `v_reset`) after a spike.
-        v_reset: the potential a hard reset sets; unused by a soft reset.
-        detach_reset: let no gradient flow through the reset.
-        v_init: V_0, the potential before the first step.
-        surrogate: this layer's surrogate gradient; None makes a fresh `SigmoidSurrogate()`.
-        backend: the kernel, "auto" (default), "numba" or "torch"; the same results either way
-            (`cfsnn_cli.neurons.backends`).
+        Others: as in `SpikingNeuron`, but for levels and bipolar (1 and False: binary spikes).
     """
 
     def __init__(
@@ -70,16 +59,7 @@ class LIFNeuron(SpikingNeuron):
 class IFNeuron(LIFNeuron):
     """Integrate-and-fire: LIF with τ = ∞ (β = 1, no leak).
 
-    Args:
-        threshold: θ > 0, in the units of the input X_t.
-        learn_threshold: learn θ per layer (read through softplus, so it stays > 0).
-        reset: "soft" (subtract θ) or "hard" (set V to `v_reset`) after a spike.
-        v_reset: the potential a hard reset sets; unused by a soft reset.
-        detach_reset: let no gradient flow through the reset.
-        v_init: V_0, the potential before the first step.
-        surrogate: this layer's surrogate gradient; None makes a fresh `SigmoidSurrogate()`.
-        backend: the kernel, "auto" (default), "numba" or "torch"; the same results either way
-            (`cfsnn_cli.neurons.backends`).
+    Args: as in `LIFNeuron`, but for tau and learn_tau (τ = ∞, not learned).
     """
 
     def __init__(
@@ -94,7 +74,16 @@ class IFNeuron(LIFNeuron):
         backend: Backend = "auto",
     ):
         super().__init__(
-            math.inf, False, threshold, learn_threshold, reset, v_reset, detach_reset, v_init, surrogate, backend
+            tau=math.inf,
+            learn_tau=False,
+            threshold=threshold,
+            learn_threshold=learn_threshold,
+            reset=reset,
+            v_reset=v_reset,
+            detach_reset=detach_reset,
+            v_init=v_init,
+            surrogate=surrogate,
+            backend=backend,
         )
 
 
@@ -104,15 +93,7 @@ class PLIFNeuron(LIFNeuron):
 
     Args:
         tau: the starting time constant τ in time steps, 1 < τ < inf (default 2.0, β = 0.5).
-        threshold: θ > 0, in the units of the input X_t.
-        learn_threshold: learn θ per layer (read through softplus, so it stays > 0).
-        reset: "soft" (subtract θ) or "hard" (set V to `v_reset`) after a spike.
-        v_reset: the potential a hard reset sets; unused by a soft reset.
-        detach_reset: let no gradient flow through the reset.
-        v_init: V_0, the potential before the first step.
-        surrogate: this layer's surrogate gradient; None makes a fresh `SigmoidSurrogate()`.
-        backend: the kernel, "auto" (default), "numba" or "torch"; the same results either way
-            (`cfsnn_cli.neurons.backends`).
+        Others: as in `LIFNeuron`, but for learn_tau (always learned).
     """
 
     def __init__(
@@ -128,5 +109,14 @@ class PLIFNeuron(LIFNeuron):
         backend: Backend = "auto",
     ):
         super().__init__(
-            tau, True, threshold, learn_threshold, reset, v_reset, detach_reset, v_init, surrogate, backend
+            tau=tau,
+            learn_tau=True,
+            threshold=threshold,
+            learn_threshold=learn_threshold,
+            reset=reset,
+            v_reset=v_reset,
+            detach_reset=detach_reset,
+            v_init=v_init,
+            surrogate=surrogate,
+            backend=backend,
         )

@@ -5,29 +5,22 @@ crossing's surrogate slope where it is needed.
 The same equations as `kernel.NeuronSequence` (docs/method.md, "Backward through time"), written
 for arrays laid out as [T, M]: each time step one contiguous block of M neurons, whatever the
 tensor's memory format. Neurons are taken in strips of `STRIP`; within a strip every loop is a
-flat loop over neurons, so the compiler vectorises it even though D, the surrogate kind and the
-options are run-time values (a loop over crossings inside the loop over neurons would not
+flat loop over neurons, so the compiler vectorises it even though D and the options are
+run-time values (a loop over crossings inside the loop over neurons would not
 vectorise). Strips are grouped into a fixed number of parallel work items. Sums over neurons are
 taken per work item (dβ, dθ and the balance statistics in float64; dα_t pairwise over each strip
 in the input's dtype, then in float64) and added afterwards, so they do not depend on the number
 of threads.
 """
 
-import math
-
 import numba
 import numpy as np
-from llvmlite import ir
 from numba import prange
-from numba.extending import intrinsic, overload
 
 STRIP = 1024  # neurons per strip, a power of two: a strip's scratch rows stay in the L1/L2 cache
 # At most BLOCKS parallel work items, each allocating its scratch once. A fixed count (not one
 # per thread) keeps the float64 sums independent of the number of threads.
 BLOCKS = 64
-
-# the surrogate slopes F'(z) the kernel knows, by number
-SIGMOID, ATAN, RECTANGLE, TRIANGLE = range(4)
 
 # per-work-item sums kept for backward, after the T per-step dα_t sums
 THETA_SUM, BETA_SUM = 0, 1
@@ -37,70 +30,6 @@ THETA_SUM, BETA_SUM = 0, 1
 def block_count(size: int) -> int:
     """How many parallel work items `size` neurons per step are split into."""
     return max(1, min(BLOCKS, (size + STRIP - 1) // STRIP))
-
-
-@intrinsic
-def _float32_from_bits(typingctx, bits):
-    """The float32 whose IEEE bits are the int32 `bits` (a bit cast, which vectorises)."""
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.FloatType())
-
-    return numba.types.float32(numba.types.int32), codegen
-
-
-def _exp_of_nonpositive(x):
-    """e^x for x <= 0 (a stub: numba picks the body by dtype below)."""
-
-
-@overload(_exp_of_nonpositive)
-def _exp_of_nonpositive_by_dtype(x):
-    if x == numba.float64:
-        # float64 is the precise path (the tests' gradients): the library's exp, not vectorised
-        return lambda x: math.exp(x)
-
-    # float32: math.exp does not vectorise here (no SVML), so e^x is built from vectorisable parts:
-    # x = k·ln2 + r with |r| <= ln2/2, e^r by a degree-7 Taylor polynomial (error < 1 ulp), and 2^k
-    # by writing k + 127 into a float's exponent bits. k = round(x/ln2) is taken as −trunc(1/2 − x/ln2):
-    # a float→int conversion vectorises, floor does not.
-    def fast(x):
-        x = max(x, np.float32(-87.0))
-        k = np.int32(np.float32(0.5) - x * np.float32(1.4426950408889634))
-        kf = -np.float32(k)
-        r = x - kf * np.float32(0.693145751953125) - kf * np.float32(1.428606765330187e-06)
-        p = np.float32(1.0 / 5040.0)
-        p = p * r + np.float32(1.0 / 720.0)
-        p = p * r + np.float32(1.0 / 120.0)
-        p = p * r + np.float32(1.0 / 24.0)
-        p = p * r + np.float32(1.0 / 6.0)
-        p = p * r + np.float32(0.5)
-        p = p * r + np.float32(1.0)
-        p = p * r + np.float32(1.0)
-        return p * _float32_from_bits((np.int32(127) - k) << np.int32(23))
-
-    return fast
-
-
-@numba.njit(inline="always")
-def _slope_constants(like):
-    """(0, 1/2, 1, π/2) in the dtype of the array `like`: an integer or float64 literal would turn
-    float32 arithmetic into float64."""
-    return like.dtype.type(0), like.dtype.type(0.5), like.dtype.type(1), like.dtype.type(math.pi / 2)
-
-
-@numba.njit(inline="always")
-def _slope(kind, z, constants):
-    """F'(z) for the surrogate numbered `kind`: the derivatives of surrogates/*.py."""
-    zero, half, one, quarter_turn = constants
-    if kind == SIGMOID:  # s(1 − s) = e/(1 + e)² with e = exp(−|z|), which cannot overflow
-        e = _exp_of_nonpositive(-abs(z))
-        return e / ((one + e) * (one + e))
-    if kind == ATAN:  # 1/2 / (1 + (πz/2)²)
-        u = z * quarter_turn
-        return half / (one + u * u)
-    if kind == RECTANGLE:  # 1 on |z| < 1/2
-        return one if abs(z) < half else zero
-    return max(one - abs(z), zero)  # triangle: max(1 − |z|, 0)
 
 
 @numba.njit(inline="always")
@@ -213,10 +142,21 @@ def forward(x, potentials, spikes, scalars, levels, bipolar, hard_reset, record,
 BACKWARD_MATH = {"reassoc", "nsz", "contract", "arcp"}
 
 
-@numba.njit(error_model="numpy", fastmath=BACKWARD_MATH, cache=True)
+def slope(z):
+    """F'(z) of the layer's surrogate: bound, for each surrogate, where `_unfire_step` and `backward`
+    are compiled for it (`numba_slopes.backward_for`)."""
+    raise NotImplementedError("compiled per surrogate by numba_slopes.backward_for")
+
+
+# how backward's two functions are compiled (numba_slopes.backward_for): they are plain functions
+# here because each surrogate's F' is compiled into them
+UNFIRE_STEP_OPTIONS = {"error_model": "numpy", "fastmath": BACKWARD_MATH}
+BACKWARD_OPTIONS = {"parallel": True, "error_model": "numpy"}
+
+
 def _unfire_step(
     h_t, n_t, g_t, h_before, n_before, dx_t,
-    a, beta, threshold, v_init, v_reset, levels, bipolar, hard_reset, detach_reset, slope_kind,
+    a, beta, threshold, v_init, v_reset, levels, bipolar, hard_reset, detach_reset,
     need_beta, need_threshold, need_alpha, first_step,
     grad_positive, grad_negative, channel,
     grad_v, grad_n, grad_h, alpha_parts, theta_totals, beta_totals,
@@ -231,8 +171,7 @@ def _unfire_step(
     """
     n = h_t.size
     dtype = h_t.dtype
-    constants = _slope_constants(h_t)
-    zero, one = constants[0], constants[2]
+    zero, one = dtype.type(0), dtype.type(1)
     # dL/dN_t: through the output spike, and through the reset V_t = H_t − N_t·R_t unless detached,
     # with R_t = θ (soft) or H_t − v_reset (hard)
     if detach_reset:
@@ -263,19 +202,19 @@ def _unfire_step(
             if need_threshold:
                 for i in range(n):
                     z = s * (h_t[i] * a) - crossing
-                    w = _slope(slope_kind, z, constants) * grad_n[i]  # dL/dN·F'(z)
+                    w = slope(z) * grad_n[i]  # dL/dN·F'(z)
                     grad_h[i] += w
                     alpha_parts[i] += alpha_weight * w * z
                     theta_totals[i] += theta_weight * w
             elif need_alpha:
                 for i in range(n):
                     z = s * (h_t[i] * a) - crossing
-                    w = _slope(slope_kind, z, constants) * grad_n[i]
+                    w = slope(z) * grad_n[i]
                     grad_h[i] += w
                     alpha_parts[i] += alpha_weight * w * z
             else:
                 for i in range(n):
-                    grad_h[i] += _slope(slope_kind, s * (h_t[i] * a) - crossing, constants) * grad_n[i]
+                    grad_h[i] += slope(s * (h_t[i] * a) - crossing) * grad_n[i]
     if need_threshold and not hard_reset and not detach_reset:
         for i in range(n):
             theta_totals[i] -= grad_v[i] * n_t[i]  # θ's reset term −dL/dV_t·N_t, with dL/dV_t still
@@ -312,7 +251,6 @@ def _unfire_step(
         grad_v[i] = grad_h[i] * beta
 
 
-@numba.njit(parallel=True, error_model="numpy", cache=True)
 def backward(
     potentials,
     spikes,
@@ -324,7 +262,6 @@ def backward(
     bipolar,
     hard_reset,
     detach_reset,
-    slope_kind,
     need_beta,
     need_threshold,
     need_alpha,
@@ -367,7 +304,7 @@ def backward(
                 _unfire_step(
                     potentials[t, first:last], spikes[t, first:last], grad_spikes[t, first:last],
                     potentials[before, first:last], spikes[before, first:last], grad_x[t, first:last],
-                    a, beta, threshold, v_init, v_reset, levels, bipolar, hard_reset, detach_reset, slope_kind,
+                    a, beta, threshold, v_init, v_reset, levels, bipolar, hard_reset, detach_reset,
                     need_beta, need_threshold, need_alpha, t == 0,
                     grad_positive, grad_negative, channel,
                     grad_v, grad_n, grad_h, alpha_parts, theta_totals, beta_totals,

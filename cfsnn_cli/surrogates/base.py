@@ -89,7 +89,9 @@ class Surrogate(nn.Module):
 
     @staticmethod
     def derivative(z: torch.Tensor) -> torch.Tensor:
-        """F'(z), elementwise (a new tensor: callers modify it in place)."""
+        """F'(z), elementwise (a new tensor: callers modify it in place). Written with arithmetic,
+        `abs` and `surrogates.elementwise`, the same definition also compiles into the fused CPU
+        kernel; one that calls torch directly runs on the `torch` backend only."""
         raise NotImplementedError
 
     # -- α ---------------------------------------------------------------------------------------

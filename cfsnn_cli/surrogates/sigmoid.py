@@ -3,6 +3,7 @@
 import torch
 
 from cfsnn_cli.surrogates.base import Surrogate
+from cfsnn_cli.surrogates.elementwise import constant, sigmoid
 from cfsnn_cli.surrogates.registry import SURROGATES
 
 
@@ -10,14 +11,7 @@ from cfsnn_cli.surrogates.registry import SURROGATES
 class SigmoidSurrogate(Surrogate):
     """F(z) = sigmoid(z); σ'_α(u) = α·s(1 − s) peaks at α/4.
 
-    Args:
-        alpha: the initial sharpness α > alpha_min, in 1/(units of H); None means 4.0.
-        alpha_min: the floor a learned α stays above, ≥ 0.
-        learnable: "none" (α fixed), "layer" (one α for the layer) or "timestep" (one α per step).
-        timesteps: T, the number of steps; needed by learnable = "timestep" (recipes fill it in
-            from data.timesteps).
-        lr_scale: s > 0, how many times faster than the other parameters a learned α moves
-            under AdamW (see `Surrogate`); 1 is the plain parameterisation.
+    Args: as in `Surrogate`, where alpha = None means α = 4.0.
     """
 
     default_alpha = 4.0
@@ -28,5 +22,5 @@ class SigmoidSurrogate(Surrogate):
 
     @staticmethod
     def derivative(z: torch.Tensor) -> torch.Tensor:
-        s = torch.sigmoid(z)
-        return s.sub_(s * s)  # s(1 − s) with one temporary
+        s = sigmoid(z)
+        return s * (constant(1.0, z) - s)

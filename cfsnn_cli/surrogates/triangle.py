@@ -3,6 +3,7 @@
 import torch
 
 from cfsnn_cli.surrogates.base import Surrogate
+from cfsnn_cli.surrogates.elementwise import constant, positive_part
 from cfsnn_cli.surrogates.registry import SURROGATES
 
 
@@ -11,14 +12,7 @@ class TriangleSurrogate(Surrogate):
     """F'(z) = max(0, 1 − |z|): σ'_α(u) is a triangle of height α and half-width 1/α; F is its
     piecewise-quadratic integral.
 
-    Args:
-        alpha: the initial sharpness α > alpha_min, in 1/(units of H); None means 1.0.
-        alpha_min: the floor a learned α stays above, ≥ 0.
-        learnable: "none" (α fixed), "layer" (one α for the layer) or "timestep" (one α per step).
-        timesteps: T, the number of steps; needed by learnable = "timestep" (recipes fill it in
-            from data.timesteps).
-        lr_scale: s > 0, how many times faster than the other parameters a learned α moves
-            under AdamW (see `Surrogate`); 1 is the plain parameterisation.
+    Args: as in `Surrogate`, where alpha = None means α = 1.0.
     """
 
     default_alpha = 1.0
@@ -30,4 +24,4 @@ class TriangleSurrogate(Surrogate):
 
     @staticmethod
     def derivative(z: torch.Tensor) -> torch.Tensor:
-        return (1 - z.abs()).clamp_min(0)
+        return positive_part(constant(1.0, z) - abs(z))

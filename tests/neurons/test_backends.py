@@ -16,12 +16,12 @@ from cfsnn_cli.neurons.kernel import NeuronSequence
 from cfsnn_cli.surrogates import SigmoidSurrogate, build_surrogate
 
 
-class SteeperSigmoid(SigmoidSurrogate):
-    """A user's own surrogate: the compiled kernel cannot know its F'."""
+class TorchOnlyGaussian(SigmoidSurrogate):
+    """A user's own surrogate whose F' calls torch: it cannot be compiled into the fused kernel."""
 
     @staticmethod
     def derivative(z):
-        return 2 * SigmoidSurrogate.derivative(2 * z)
+        return torch.exp(-z * z)
 
 
 def per_step_cf(**options) -> CFNeuron:
@@ -34,13 +34,13 @@ def test_auto_picks_the_fused_kernel_on_the_cpu_and_torch_where_numba_cannot_run
     assert sequence_kernel("auto", x, neuron.rule) is run_fused
     assert sequence_kernel("torch", x, neuron.rule) == NeuronSequence.apply
     assert sequence_kernel("auto", x.half(), neuron.rule) == NeuronSequence.apply
-    custom = CFNeuron(surrogate=SteeperSigmoid())
+    custom = CFNeuron(surrogate=TorchOnlyGaussian())
     assert sequence_kernel("auto", x, custom.rule) == NeuronSequence.apply
 
 
 def test_numba_asked_for_where_it_cannot_run_is_one_clear_error():
-    custom = CFNeuron(surrogate=SteeperSigmoid(), backend="numba")
-    with pytest.raises(CfsnnError, match=r"neuron\.backend.*SteeperSigmoid.*auto"):
+    custom = CFNeuron(surrogate=TorchOnlyGaussian(), backend="numba")
+    with pytest.raises(CfsnnError, match=r"neuron\.backend.*elementwise.*TorchOnlyGaussian.*auto"):
         custom(torch.zeros(2, 3))
 
 

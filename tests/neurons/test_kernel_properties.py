@@ -16,8 +16,10 @@ from hypothesis.extra import numpy as hnp
 
 from cfsnn_cli.neurons import NEURONS, build_neuron
 from cfsnn_cli.neurons.backends import BACKENDS
+from cfsnn_cli.neurons.fused import fused_kernel_runs
 from cfsnn_cli.options import options_model
-from cfsnn_cli.surrogates import LEARNABLE_MODES, SURROGATES, build_surrogate
+from cfsnn_cli.surrogates import LEARNABLE_MODES, SURROGATES, Surrogate
+from cfsnn_cli.surrogates.elementwise import constant, exp_of_nonpositive
 from tests.neurons.kernel_check import KERNELS, assert_kernel_matches_reference
 
 MARGIN = 0.05  # the nearest any H/θ comes to a whole number
@@ -38,8 +40,27 @@ NEURON_OPTIONS = {
 }
 
 
+class GaussianSurrogate(Surrogate):
+    """A surrogate kind cfsnn does not ship, written as a user would: only F and F'. Its F'
+    calls `exp_of_nonpositive`, so it also exercises an elementwise function no built-in F' uses
+    directly."""
+
+    default_alpha = 2.0
+
+    @staticmethod
+    def primitive(z: torch.Tensor) -> torch.Tensor:
+        return (1 + torch.special.erf(z)) / 2
+
+    @staticmethod
+    def derivative(z: torch.Tensor) -> torch.Tensor:
+        return constant(1 / math.sqrt(math.pi), z) * exp_of_nonpositive(-(z * z))
+
+
+SHIPPED_SURROGATES = [SURROGATES.get(kind) for kind in SURROGATES.kinds()]
+
+
 @st.composite
-def neurons(draw):
+def neurons(draw, surrogates=tuple(SHIPPED_SURROGATES)):
     kind = draw(st.sampled_from(NEURONS.kinds()))
     accepted = options_model(NEURONS.get(kind)).model_fields
     unknown = set(accepted) - set(NEURON_OPTIONS)
@@ -49,8 +70,7 @@ def neurons(draw):
     if learns_decay and not 1 < options["tau"] < math.inf:
         options["tau"] = 2.0  # a learnable decay needs a leak to start from
     timesteps = draw(st.integers(1, 12))
-    surrogate = build_surrogate(
-        draw(st.sampled_from(SURROGATES.kinds())),
+    surrogate = draw(st.sampled_from(surrogates))(
         alpha=draw(st.floats(0.5, 6.0)),
         alpha_min=0.1,
         learnable=draw(st.sampled_from(LEARNABLE_MODES)),
@@ -101,3 +121,12 @@ def test_kernel_equals_reference_for_any_shape_and_option(data, kernel):
     neuron, timesteps = data.draw(neurons())
     x = data.draw(inputs_away_from_thresholds(neuron, timesteps))
     assert_kernel_matches_reference(neuron, x, kernel)
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow], max_examples=40)
+@given(data=st.data())
+def test_a_new_surrogate_kind_written_as_F_and_F_prime_runs_fused_and_equals_the_reference(data):
+    neuron, timesteps = data.draw(neurons(surrogates=(GaussianSurrogate,)))
+    x = data.draw(inputs_away_from_thresholds(neuron, timesteps))
+    assert fused_kernel_runs(x, neuron.rule) and fused_kernel_runs(x.float(), neuron.rule)
+    assert_kernel_matches_reference(neuron, x, "numba-fused")
