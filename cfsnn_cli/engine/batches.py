@@ -7,7 +7,7 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 # Independent random streams of one run: each gets its own seeds so they never draw alike.
-SHUFFLE, SAMPLES, WORKERS, PROCESSES = 0, 1, 2, 3
+SHUFFLE_STREAM, SAMPLES_STREAM, WORKERS_STREAM, PROCESSES_STREAM = 0, 1, 2, 3
 
 
 def derived_seed(*parts: int) -> int:
@@ -62,11 +62,11 @@ class EpochBatches(Sampler[list]):
 
     def __iter__(self):
         if self.shuffle:
-            generator = torch.Generator().manual_seed(derived_seed(self.seed, self.epoch, SHUFFLE))
+            generator = torch.Generator().manual_seed(derived_seed(self.seed, self.epoch, SHUFFLE_STREAM))
             order = torch.randperm(self.size, generator=generator).tolist()
         else:
             order = list(range(self.size))
-        samples_base = derived_seed(self.seed, self.epoch, SAMPLES)
+        samples_base = derived_seed(self.seed, self.epoch, SAMPLES_STREAM)
         for first in range(self.start * self.batch_size, self.size, self.batch_size):
             positions = self.share(first, min(first + self.batch_size, self.size))
             if self.seeded:
@@ -86,7 +86,7 @@ class EpochBatches(Sampler[list]):
         return min(self.batch_size, last) // self.ranks
 
 
-class Dealt(Sampler[list]):
+class BatchesDealtToRank(Sampler[list]):
     """Every `ranks`-th batch of `batches`, from the `rank`-th: whole batches dealt round the
     processes, for evaluation, where the batch size changes no number."""
 

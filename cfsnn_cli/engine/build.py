@@ -11,7 +11,7 @@ from torch.utils.data import DataLoader
 
 from cfsnn_cli.data import DATASETS, DatasetSplit, TimeFirstCollate
 from cfsnn_cli.data.registry import INPUT_SHAPES
-from cfsnn_cli.engine.batches import WORKERS, Dealt, EpochBatches, SeededSamples, derived_seed
+from cfsnn_cli.engine.batches import WORKERS_STREAM, BatchesDealtToRank, EpochBatches, SeededSamples, derived_seed
 from cfsnn_cli.engine.distributed import SINGLE, World
 from cfsnn_cli.errors import CfsnnError
 from cfsnn_cli.losses import Objective
@@ -109,7 +109,7 @@ def build_loader(
             f"{len(data.dataset)} samples holds {last}, and every process needs at least one: choose a batch "
             f"size that leaves at least {world.size}",
         )
-    sampler = batches if train or world.size == 1 else Dealt(batches, world.rank, world.size)
+    sampler = batches if train or world.size == 1 else BatchesDealtToRank(batches, world.rank, world.size)
     workers = recipe.data.workers
     return DataLoader(
         SeededSamples(data.dataset) if train else data.dataset,
@@ -120,7 +120,7 @@ def build_loader(
         # Worker processes are forked: the event datasets hold closures that spawn (macOS's
         # default, and Linux's from Python 3.14) cannot pickle.
         multiprocessing_context="fork" if workers and "fork" in multiprocessing.get_all_start_methods() else None,
-        generator=torch.Generator().manual_seed(derived_seed(recipe.seed, epoch, WORKERS)),
+        generator=torch.Generator().manual_seed(derived_seed(recipe.seed, epoch, WORKERS_STREAM)),
     )
 
 
@@ -208,7 +208,7 @@ def no_weight_decay_names(model: nn.Module) -> set[str]:
     return names
 
 
-def decays(name: str, parameter: nn.Parameter, exempt: set[str]) -> bool:
+def gets_weight_decay(name: str, parameter: nn.Parameter, exempt: set[str]) -> bool:
     """Whether weight decay applies: conv and linear weights (more than one dimension), except biases
     and norms by name and what the model lists in `no_weight_decay()` (position embeddings, which
     are 2-d or more but would be pulled towards no position information)."""
@@ -222,8 +222,8 @@ def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     studied or the tokens' positions, not regularise the network."""
     exempt = no_weight_decay_names(model)
     named = list(model.named_parameters())
-    decayed = [p for name, p in named if decays(name, p, exempt)]
-    kept = [p for name, p in named if not decays(name, p, exempt)]
+    decayed = [p for name, p in named if gets_weight_decay(name, p, exempt)]
+    kept = [p for name, p in named if not gets_weight_decay(name, p, exempt)]
     return [{"params": decayed, "weight_decay": weight_decay}, {"params": kept, "weight_decay": 0.0}]
 
 

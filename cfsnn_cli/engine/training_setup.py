@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader
 
 from cfsnn_cli.data import DatasetSplit
 from cfsnn_cli.engine import distributed
-from cfsnn_cli.engine.batches import PROCESSES, derived_seed
+from cfsnn_cli.engine.batches import PROCESSES_STREAM, derived_seed
 from cfsnn_cli.engine.build import (
     autocast,
     build_loader,
@@ -122,13 +122,13 @@ def prepare_training(
         # the same numbers in the plain layout (safetensors_file.write_safetensors makes them contiguous).
         model = model.to(memory_format=torch.channels_last)
     if world.rank > 0:  # its own dropout draws; process 0 keeps the one-process stream
-        torch.manual_seed(derived_seed(recipe.seed, world.rank, PROCESSES))
+        torch.manual_seed(derived_seed(recipe.seed, world.rank, PROCESSES_STREAM))
     optimizer = build_optimizer(recipe, model)
     position = TrainingPosition(epoch=0, next_step=0, global_step=0)
     if resume:
         state = read_training_state(run_dir / STATE_FILE)
         position = restore_training_state(state, model, optimizer)
-        fresh_seed = derived_seed(recipe.seed, world.rank, PROCESSES, position.global_step)
+        fresh_seed = derived_seed(recipe.seed, world.rank, PROCESSES_STREAM, position.global_step)
         distributed.restore_rng_state(state.tensors, world, device, fresh_seed)
         if position.epoch >= recipe.train.epochs:
             raise CfsnnError("--resume", f"{run_dir} already finished its {recipe.train.epochs} epochs")

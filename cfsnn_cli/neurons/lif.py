@@ -22,7 +22,9 @@ class LIFNeuron(SpikingNeuron):
 
     Args:
         reset: "soft" (subtract θ) or "hard" (set V to `v_reset`) after a spike.
-        Others: as in `SpikingNeuron`, but for levels and bipolar (1 and False: binary spikes).
+
+    The other arguments are as in `SpikingNeuron`, but for levels and bipolar (1 and False: binary
+    spikes).
     """
 
     def __init__(
@@ -93,7 +95,8 @@ class PLIFNeuron(LIFNeuron):
 
     Args:
         tau: the starting time constant τ in time steps, 1 < τ < inf (default 2.0, β = 0.5).
-        Others: as in `LIFNeuron`, but for learn_tau (always learned).
+
+    The other arguments are as in `LIFNeuron`, but for learn_tau (always learned).
     """
 
     def __init__(

@@ -10,7 +10,7 @@ from cfsnn_cli.atomic import atomic_write_text
 from cfsnn_cli.engine.run_folder import LOCKS_FOLDER, SETUP_LOCK_FILE, SWEEP_DATABASE, SWEEP_FILE, TRIALS_FOLDER
 from cfsnn_cli.errors import CfsnnError
 from cfsnn_cli.sweep.plan import SweepPlan
-from cfsnn_cli.sweep.trial import claimed
+from cfsnn_cli.sweep.trial import lock_claimed
 
 FORMAT = "cfsnn-sweep/1"
 SQLITE_PREFIX = "sqlite:///"  # SQLAlchemy's URL of a database file; the path follows
@@ -54,7 +54,7 @@ def prepare_folder(folder: SweepFolder, plan: SweepPlan) -> tuple[str, bool]:
     root.mkdir(parents=True, exist_ok=True)
     made_lock = not folder.setup_lock.exists()
     try:
-        with claimed(folder.setup_lock, wait=True):
+        with lock_claimed(folder.setup_lock, wait=True):
             if folder.definition_file.is_file():
                 return _check_definition(folder, plan), True
             if any(entry != folder.setup_lock for entry in root.iterdir()):

@@ -11,7 +11,7 @@ from cfsnn_cli.engine.training_ends import StopRequest, TrainingDiverged
 from cfsnn_cli.sweep.folder import SweepFolder, prepare_folder
 from cfsnn_cli.sweep.plan import SweepPlan
 from cfsnn_cli.sweep.study import SweepProgress, SweepStudy, open_storage
-from cfsnn_cli.sweep.trial import TrialOutcome, claimed, run_trial
+from cfsnn_cli.sweep.trial import TrialOutcome, lock_claimed, run_trial
 
 
 class SweepEvents:
@@ -49,7 +49,7 @@ class Sweep:
             assignment = study.assignment(trial)
             name = study.run_name(trial, assignment)
             run_dir = self.folder.run_dir(name)
-            with claimed(self.folder.lock_path(name)) as ours:
+            with lock_claimed(self.folder.lock_path(name)) as ours:
                 if not ours:
                     study.busy(trial, name)
                     events.trial_finished(name, run_dir, "another process is running it", settled=False)

@@ -1,4 +1,4 @@
-"""One trial's run folder, claimed by a lock (`claimed`), then read if finished, resumed if
+"""One trial's run folder, claimed by a lock (`lock_claimed`), then read if finished, resumed if
 interrupted, or trained from the start (`run_trial`). Whatever stopped a trial before (Ctrl-C, a
 killed process, a lost machine), running it again never repeats a finished epoch, and two
 processes never train one folder."""
@@ -34,7 +34,7 @@ class TrialOutcome:
 
 
 @contextmanager
-def claimed(lock_path: Path, wait: bool = False) -> Iterator[bool]:
+def lock_claimed(lock_path: Path, wait: bool = False) -> Iterator[bool]:
     """Hold an exclusive lock on `lock_path` for the block; yields False (and holds nothing) when
     another process has it, or waits for it with `wait`. The kernel drops a lock with its process,
     so a killed worker's run is free again at once: no stale lock files to clean up."""
@@ -53,7 +53,7 @@ def claimed(lock_path: Path, wait: bool = False) -> Iterator[bool]:
 
 def lock_is_free(lock_path: Path) -> bool:
     """Whether no live process holds `lock_path` (taken and dropped at once to find out)."""
-    with claimed(lock_path) as free:
+    with lock_claimed(lock_path) as free:
         return free
 
 

@@ -14,7 +14,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from cfsnn_cli.engine.batches import Dealt, EpochBatches
+from cfsnn_cli.engine.batches import BatchesDealtToRank, EpochBatches
 from cfsnn_cli.engine.build import build_loader, build_split, pick_device
 from cfsnn_cli.engine.distributed import SINGLE, World, from_environment, sync_batch_norms
 from cfsnn_cli.errors import CfsnnError
@@ -43,10 +43,10 @@ def test_the_processes_shares_make_up_the_one_process_batches_in_order(size, bat
 
 def test_evaluation_batches_are_dealt_whole():
     batches = EpochBatches(100, 30, False, 0, 0)  # 4 batches, the last of 10
-    dealt = [list(Dealt(batches, rank, 3)) for rank in range(3)]
-    assert [len(Dealt(batches, rank, 3)) for rank in range(3)] == [2, 1, 1]
+    dealt = [list(BatchesDealtToRank(batches, rank, 3)) for rank in range(3)]
+    assert [len(BatchesDealtToRank(batches, rank, 3)) for rank in range(3)] == [2, 1, 1]
     assert sorted(index for share in dealt for batch in share for index in batch) == list(range(100))
-    assert [list(Dealt(batches, rank, 8)) for rank in (3, 7)] == [[list(range(90, 100))], []]
+    assert [list(BatchesDealtToRank(batches, rank, 8)) for rank in (3, 7)] == [[list(range(90, 100))], []]
 
 
 def test_a_batch_too_small_to_share_is_refused_by_name():

@@ -8,7 +8,7 @@ from cfsnn_cli.engine.training_ends import StopRequest
 from cfsnn_cli.sweep.plan import make_plan, run_name
 from cfsnn_cli.sweep.run import SweepEvents, start_sweep
 from cfsnn_cli.sweep.study import BUSY_ATTR, ERROR_ATTR, RUN_ATTR
-from cfsnn_cli.sweep.trial import claimed
+from cfsnn_cli.sweep.trial import lock_claimed
 
 pytestmark = pytest.mark.slow  # each test trains a few one-epoch quickstarts
 
@@ -29,7 +29,7 @@ def states(sweep):
 def test_a_configuration_held_by_another_process_is_left_to_it_then_finished(tmp_path):
     sweep = sweep_of(tmp_path / "s", "neuron.kind=cf,lif")
     held = run_name({"neuron.kind": '"lif"', "seed": "0"})
-    with claimed(sweep.folder.lock_path(held)):
+    with lock_claimed(sweep.folder.lock_path(held)):
         progress = sweep.run(Reporter(), SweepEvents(), StopRequest())
     assert (progress.finished, progress.total) == (1, 2)
     busy = [attrs for name, state, attrs in states(sweep) if state == "PRUNED"]

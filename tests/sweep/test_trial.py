@@ -7,7 +7,7 @@ import pytest
 
 from cfsnn_cli.engine.report import Reporter
 from cfsnn_cli.engine.training_ends import StopRequest
-from cfsnn_cli.sweep.trial import claimed, lock_is_free, run_trial
+from cfsnn_cli.sweep.trial import lock_claimed, lock_is_free, run_trial
 from tests.engine.helpers import tiny_recipe
 
 
@@ -45,10 +45,10 @@ def test_a_pruned_trial_resumes_where_it_stopped_and_a_finished_one_is_only_read
 
 def test_a_lock_has_one_holder_at_a_time_and_is_free_after(tmp_path):
     lock = tmp_path / "locks" / "b.lock"
-    with claimed(lock) as ours:
+    with lock_claimed(lock) as ours:
         # flock locks belong to an open file: a second open in this process plays another process
         assert ours and not lock_is_free(lock)
-        with claimed(lock) as again:
+        with lock_claimed(lock) as again:
             assert not again
     assert lock_is_free(lock)
 
