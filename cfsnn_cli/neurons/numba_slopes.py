@@ -15,6 +15,7 @@ import types
 from collections.abc import Callable
 
 import numba
+import torch
 from numba.core.caching import FunctionCache
 from numba.core.errors import NumbaError
 
@@ -67,6 +68,9 @@ def backward_for(derivative: Callable):
     return _compiled(numba_kernel.backward, namespace, numba_kernel.BACKWARD_OPTIONS, digest)
 
 
+# torch.compile must not trace into numba's compiler (nor past the cache): on the CPU, where this is
+# asked, the fused kernel that follows breaks the graph anyway
+@torch.compiler.disable
 @functools.cache
 def slope_compiles(derivative: Callable, dtype: str) -> bool:
     """Whether `derivative` compiles for one float of `dtype` ("float32" or "float64"): written
