@@ -354,7 +354,7 @@ def parse_override(text: str) -> dict[str, Any]:
     key, sep, raw = text.partition("=")
     key = key.strip()
     if not sep or not re.fullmatch(r"[A-Za-z_][\w-]*(\.[A-Za-z_][\w-]*)*", key):
-        raise CfsnnError("--set", f"expected section.field=value, got {text!r}")
+        raise CfsnnError("overrides", f"expected section.field=value, got {text!r}")
     try:
         value = tomllib.loads(f"value = {raw.strip()}")["value"]
     except tomllib.TOMLDecodeError:
@@ -378,10 +378,10 @@ def _known_fields(field: str) -> str | None:
 
 
 def locate_error(error: CfsnnError, source: str, overridden: frozenset[str]) -> CfsnnError:
-    """`error` placed where its field was written: `--set` for a field in `overridden` (dotted
+    """`error` placed where its field was written: `overrides` for a field in `overridden` (dotted
     names, `overridden_fields`), else the recipe file `source`."""
     from_command_line = any(error.field == key or error.field.startswith(f"{key}.") for key in overridden)
-    return error.from_source("--set" if from_command_line else source)
+    return error.from_source("overrides" if from_command_line else source)
 
 
 def overridden_fields(overrides: list[str]) -> frozenset[str]:
@@ -395,7 +395,7 @@ def overridden_fields(overrides: list[str]) -> frozenset[str]:
 def validate_recipe(
     data: dict[str, Any], source: str, overridden: frozenset[str] = frozenset(), construct: bool = True
 ) -> Recipe:
-    """A Recipe, or one CfsnnError naming the field and where it came from: `--set` for a field
+    """A Recipe, or one CfsnnError naming the field and where it came from: `overrides` for a field
     in `overridden` (dotted names), else the file `source`. Without `construct`, the bounds only
     a constructor knows are left to whoever builds the recipe (and torch is not imported)."""
 

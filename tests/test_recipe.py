@@ -149,7 +149,7 @@ def test_extends_in_a_circle_is_refused(tmp_path):
 
 
 def test_bad_override_syntax():
-    with pytest.raises(CfsnnError, match=r"^--set: expected section.field=value"):
+    with pytest.raises(CfsnnError, match=r"^overrides: expected section.field=value"):
         load_recipe("quickstart", ["optim.lr"])
 
 

@@ -11,6 +11,7 @@ from typer.core import TyperGroup
 
 from cfsnn_cli.cli import compare, export, profile, recipes, sweep, train
 from cfsnn_cli.cli import eval as eval_command
+from cfsnn_cli.cli.typed_flags import as_typed
 from cfsnn_cli.errors import EXIT_USER_ERROR, CfsnnError, CfsnnNotice
 
 try:  # Typer 0.2x carries its own copy of click; its usage errors are of that copy's classes
@@ -74,7 +75,7 @@ class CfsnnGroup(TyperGroup):
         except CfsnnError as error:
             if debugging():
                 raise
-            typer.echo(f"cfsnn: error: {error}", err=True)
+            typer.echo(f"cfsnn: error: {as_typed(error)}", err=True)
             ctx.exit(EXIT_USER_ERROR)
         except NoArgsIsHelpError:  # `cfsnn` alone shows the help
             raise

@@ -35,7 +35,8 @@ def spread(summary, scale: float, digits: int) -> str:
     return text if summary.std is None else f"{text} ±{scale * summary.std:.{digits}f}"
 
 
-def one(value: float | None, scale: float, digits: int) -> str:
+def scaled_figure(value: float | None, scale: float, digits: int) -> str:
+    """`value` times `scale` to `digits` decimals (100 makes a fraction a percentage); a dash if missing."""
     return MISSING if value is None else f"{scale * value:.{digits}f}"
 
 
@@ -82,7 +83,7 @@ def _comparison_table(comparison, title: str, split_fields: bool) -> Table:
             str(configuration.epochs),
             spread(configuration.summary("final_accuracy"), 100, 2),
             spread(configuration.summary("best_accuracy"), 100, 2),
-            one(configuration.summary("seconds").mean, 1, 1),
+            scaled_figure(configuration.summary("seconds").mean, 1, 1),
             spread(configuration.summary("firing_rate"), 1, 3),
         ]
         rows.append((cells, None))
@@ -91,10 +92,10 @@ def _comparison_table(comparison, title: str, split_fields: bool) -> Table:
                 *([""] * len(comparison.fields)),
                 f"seed {field_value(run.recipe.get('seed'))}",
                 f"{len(run.history)}/{run.planned_epochs}",
-                one(run.final_accuracy, 100, 2),
-                one(run.best_accuracy, 100, 2),
-                one(run.seconds, 1, 1),
-                one(run.firing_rate, 1, 3),
+                scaled_figure(run.final_accuracy, 100, 2),
+                scaled_figure(run.best_accuracy, 100, 2),
+                scaled_figure(run.seconds, 1, 1),
+                scaled_figure(run.firing_rate, 1, 3),
             ]
             rows.append((cells, "dim"))
 

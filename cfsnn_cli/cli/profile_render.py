@@ -33,7 +33,7 @@ def compact(value: float | None) -> str:
     return _scaled(value, UNITS)
 
 
-def count(value: int) -> str:
+def neuron_count(value: int) -> str:
     """A whole number of neurons: exact while it is short, compact beyond."""
     return f"{value:,}" if value < 100_000 else compact(value)
 
@@ -153,13 +153,13 @@ def firing_table(profile, split: str, width: int) -> Table:
             spiking[layer.name],
             layer_label(layer.name, layer.kind),
             " ".join(synapse[name] for name in layer.fed_by if name in synapse) or "-",
-            count(layer.neurons),
+            neuron_count(layer.neurons),
             percent(layer.rate),
             percent(layer.positive_rate),
             percent(layer.negative_rate),
             percent(layer.multi_level_share),
-            count(layer.silent_neurons),
-            count(layer.always_firing_neurons),
+            neuron_count(layer.silent_neurons),
+            neuron_count(layer.always_firing_neurons),
         ]
         for layer in profile.layers
     ]

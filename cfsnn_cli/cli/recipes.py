@@ -4,6 +4,7 @@ from typing import Annotated
 
 import typer
 
+from cfsnn_cli.cli.typed_flags import as_typed
 from cfsnn_cli.errors import EXIT_USER_ERROR, CfsnnError
 
 app = typer.Typer(help="List, show and check recipes.", no_args_is_help=False)
@@ -66,7 +67,7 @@ def check(files: Annotated[list[str], typer.Argument(help="Recipe files (or ship
             except CfsnnError as error:
                 raise error.from_source(str(resolve_recipe_path(file))) from None
         except CfsnnError as error:
-            typer.echo(f"cfsnn: error: {error}", err=True)
+            typer.echo(f"cfsnn: error: {as_typed(error)}", err=True)
             failed = True
         else:
             parameters = sum(parameter.numel() for parameter in model.parameters())

@@ -149,7 +149,7 @@ CAMERA_DATASETS = (
 def check_layout(spec: EventDataset, root: str, split: str) -> None:
     """Check that the files tonic will read are there, before tonic (or a cache) is touched."""
     require(
-        bool(root), "root", f"{spec.kind} needs data.root, the folder that holds {spec.tonic_name}/ (or --data-root)"
+        bool(root), "root", f"{spec.kind} needs data.root, the folder that holds {spec.tonic_name}/ (or `data_root`)"
     )
     folder = Path(root).expanduser() / spec.tonic_name
     if not folder.is_dir():

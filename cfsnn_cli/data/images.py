@@ -25,7 +25,7 @@ IMAGENET_STATS = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 
 
 def _root(root: str, kind: str, expected: str) -> Path:
-    require(bool(root), "root", f"{kind} needs data.root, the folder that holds {expected} (or --data-root)")
+    require(bool(root), "root", f"{kind} needs data.root, the folder that holds {expected} (or `data_root`)")
     path = Path(root).expanduser()
     require(path.is_dir(), "root", f"{path} is not a folder (it should hold {expected})")
     return path

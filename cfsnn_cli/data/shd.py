@@ -47,7 +47,7 @@ def shd(
     """
     file = Path(root).expanduser() / "SHD" / f"shd_{split}.h5"
     if not download:
-        require(bool(root), "root", "shd needs data.root, the folder that holds SHD/ (or --data-root)")
+        require(bool(root), "root", "shd needs data.root, the folder that holds SHD/ (or `data_root`)")
         _check_shd_file(file)
     dataset = open_tonic("SHD", root, download, train=split == "train")
     import h5py

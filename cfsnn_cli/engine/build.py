@@ -46,7 +46,7 @@ def build_split(
     options = recipe.data.options()
     if data_root is not None:
         if "root" not in options:
-            raise CfsnnError("--data-root", f"dataset kind {recipe.data.kind!r} reads no folder")
+            raise CfsnnError("data_root", f"dataset kind {recipe.data.kind!r} reads no folder")
         options["root"] = data_root
     parameters = inspect.signature(builder).parameters
     if "timesteps" in parameters:  # event data is framed into T bins

@@ -68,4 +68,4 @@ def apply_folded_structure(model: nn.Module, folding: list[dict[str, str]]) -> N
                 layer.bias = nn.Parameter(layer.weight.new_zeros(layer.weight.shape[0]))
             _replace(model, entry["batch_norm"], nn.Identity())
     except (AttributeError, KeyError, TypeError) as error:
-        raise CfsnnError("--ckpt", f"the bundle's batch-norm folding does not fit its model ({error})") from None
+        raise CfsnnError("ckpt", f"the bundle's batch-norm folding does not fit its model ({error})") from None

@@ -152,9 +152,9 @@ def memory_errors_as_advice(batch_size: int, timesteps: int) -> Iterator[None]:
             raise
         smaller = max(1, batch_size // 4)
         raise CfsnnError(
-            "--batch-size",
+            "batch_size",
             f"out of memory evaluating batches of {batch_size} samples at T = {timesteps}; "
-            f"try --batch-size {smaller} (or a smaller --timesteps)",
+            f"try `batch_size={smaller}` (or fewer `timesteps`)",
         ) from None
 
 

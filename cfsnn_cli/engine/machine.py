@@ -16,8 +16,8 @@ from cfsnn_cli.errors import CfsnnNotice
 from cfsnn_cli.machine_fields import MACHINE_FIELDS
 from cfsnn_cli.recipe import Recipe
 
-DATA_ROOT_VARIABLE = "CFSNN_DATA_ROOT"  # where datasets live on this machine, when --data-root is not given
-DATA_ROOT = "--data-root"  # how errors name this machine's data folder: no recipe field sets it here
+DATA_ROOT_VARIABLE = "CFSNN_DATA_ROOT"  # where datasets live on this machine, when no data_root is given
+DATA_ROOT = "data_root"  # how errors name this machine's data folder: no recipe field sets it here
 # the machine fields a checkpoint may carry from the machine that wrote it and that are worth saying
 # are set aside: where files are read, written or downloaded (workers and device just follow this one)
 NOTED_FIELDS = ("data.root", "data.cache_dir", "data.download")
@@ -83,7 +83,7 @@ def on_this_machine(recipe: Recipe, machine: ThisMachine) -> Recipe:
     if set_aside:
         warnings.warn(
             f"the checkpoint's {', '.join(set_aside)} set aside: this machine's data folder, cache and downloads "
-            "come from --data-root, $CFSNN_DATA_ROOT and $XDG_CACHE_HOME (docs/cli.md)",
+            "come from `data_root`, $CFSNN_DATA_ROOT and $XDG_CACHE_HOME (docs/cli.md)",
             CfsnnNotice,
             stacklevel=2,
         )

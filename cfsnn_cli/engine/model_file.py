@@ -111,7 +111,7 @@ def save_inference_bundle(
     write_safetensors(path, model.state_dict(), metadata)
 
 
-def load_model_checkpoint(path: Path, what: str = "--ckpt") -> ModelCheckpoint:
+def load_model_checkpoint(path: Path, what: str = "ckpt") -> ModelCheckpoint:
     """Read a model checkpoint written by `save_model`.
 
     Args:
@@ -123,10 +123,10 @@ def load_model_checkpoint(path: Path, what: str = "--ckpt") -> ModelCheckpoint:
     """
     path = resolve_checkpoint(path)
     weights, metadata = read_safetensors(path, what)
-    if "position" in metadata:  # a training state, which carries the position `--resume` continues from
+    if "position" in metadata:  # a training state, which carries the position a resumed run continues from
         raise CfsnnError(
             what,
-            f"{path} is the training state that `cfsnn train --resume {path.parent}` reads; "
+            f"{path} is the training state a resumed run reads (`run_dir={path.parent}, resume=True`); "
             f"evaluate {path.parent / MODEL_FILE} (last epoch) or {path.parent / BEST_FILE} (best epoch)",
         )
     if metadata.get("format") != FORMAT:
@@ -160,5 +160,5 @@ def load_weights(model: nn.Module, checkpoint: ModelCheckpoint) -> None:
     except RuntimeError as error:
         details = " ".join(str(error).split())
         raise CfsnnError(
-            "--ckpt", f"{checkpoint.path}: the weights do not fit the model its recipe builds: {details}"
+            "ckpt", f"{checkpoint.path}: the weights do not fit the model its recipe builds: {details}"
         ) from None

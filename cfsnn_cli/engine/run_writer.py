@@ -31,10 +31,12 @@ from cfsnn_cli.recipe import Recipe
 
 def _prepare_new_run(run_dir: Path, recipe: Recipe) -> None:
     if run_dir.exists() and not run_dir.is_dir():
-        raise CfsnnError("--out", f"{run_dir} is a file, not a folder")
+        raise CfsnnError("run_dir", f"{run_dir} is a file, not a folder")
     if run_dir.exists() and any(run_dir.iterdir()):
         raise CfsnnError(
-            "--out", f"{run_dir} already holds files; pick another folder, or continue that run with --resume {run_dir}"
+            "run_dir",
+            f"{run_dir} already holds files; pick another folder, or continue that run: "
+            f"`run_dir={run_dir}, resume=True`",
         )
     created = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)

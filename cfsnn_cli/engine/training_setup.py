@@ -131,7 +131,7 @@ def prepare_training(
         fresh_seed = derived_seed(recipe.seed, world.rank, PROCESSES_STREAM, position.global_step)
         distributed.restore_rng_state(state.tensors, world, device, fresh_seed)
         if position.epoch >= recipe.train.epochs:
-            raise CfsnnError("--resume", f"{run_dir} already finished its {recipe.train.epochs} epochs")
+            raise CfsnnError("resume", f"{run_dir} already finished its {recipe.train.epochs} epochs")
     pin_memory = device.type == "cuda"
     return TrainingSetup(
         recipe=recipe,

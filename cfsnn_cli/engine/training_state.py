@@ -81,8 +81,8 @@ def save_training_state(
 
 
 def read_training_state(path: Path) -> TrainingState:
-    """Read a file written by `save_training_state`; a CfsnnError naming `--resume` if it is not one."""
-    tensors, metadata = read_safetensors(path, "--resume")
+    """Read a file written by `save_training_state`; a CfsnnError naming `resume` if it is not one."""
+    tensors, metadata = read_safetensors(path, "resume")
     try:
         if metadata.get("format") != FORMAT or "rng.torch" not in tensors:
             raise KeyError("format")
@@ -92,7 +92,7 @@ def read_training_state(path: Path) -> TrainingState:
     except (KeyError, ValueError, TypeError) as error:
         if isinstance(error, CfsnnError):
             raise
-        raise CfsnnError("--resume", f"{path} is not a complete cfsnn training state ({error})") from None
+        raise CfsnnError("resume", f"{path} is not a complete cfsnn training state ({error})") from None
     return TrainingState(path, recipe, tensors, position, optimizer)
 
 
@@ -100,11 +100,11 @@ def resume_recipe(run_dir: Path) -> Recipe:
     """The recipe of the run in `run_dir`, read from its state file's header alone."""
     run_dir = resumed_run_folder(run_dir)
     if not run_dir.is_dir():
-        raise CfsnnError("--resume", f"{run_dir} is not a run folder")
+        raise CfsnnError("resume", f"{run_dir} is not a run folder")
     path = run_dir / STATE_FILE
-    _, metadata = read_safetensors(path, "--resume", tensors=False)
+    _, metadata = read_safetensors(path, "resume", tensors=False)
     if "recipe" not in metadata:
-        raise CfsnnError("--resume", f"{path} is not a complete cfsnn training state (no recipe)")
+        raise CfsnnError("resume", f"{path} is not a complete cfsnn training state (no recipe)")
     return recipe_from_json(metadata["recipe"], f"{path} (stored recipe)")
 
 
@@ -114,11 +114,11 @@ def saved_position(run_dir: Path) -> TrainingPosition | None:
     path = resumed_run_folder(run_dir) / STATE_FILE
     if not path.is_file():
         return None
-    _, metadata = read_safetensors(path, "--resume", tensors=False)
+    _, metadata = read_safetensors(path, "resume", tensors=False)
     try:
         return TrainingPosition(**json.loads(metadata["position"]))
     except (KeyError, ValueError, TypeError) as error:
-        raise CfsnnError("--resume", f"{path} is not a complete cfsnn training state ({error})") from None
+        raise CfsnnError("resume", f"{path} is not a complete cfsnn training state ({error})") from None
 
 
 def restore_training_state(
@@ -137,7 +137,7 @@ def restore_training_state(
         model.load_state_dict(weights, strict=True)
     except RuntimeError as error:
         raise CfsnnError(
-            "--resume",
+            "resume",
             f"{state.path}: the weights do not fit the model its recipe builds: {' '.join(str(error).split())}",
         ) from None
     saved: dict[int, dict[str, Any]] = {}
@@ -150,7 +150,7 @@ def restore_training_state(
     try:
         optimizer.load_state_dict({"state": saved, "param_groups": state.optimizer["param_groups"]})
     except (ValueError, KeyError) as error:
-        raise CfsnnError("--resume", f"{state.path}: the optimiser state does not fit the model ({error})") from None
+        raise CfsnnError("resume", f"{state.path}: the optimiser state does not fit the model ({error})") from None
     torch.set_rng_state(state.tensors["rng.torch"])
     cuda_states = [
         state.tensors[f"rng.cuda.{i}"] for i in range(torch.cuda.device_count()) if f"rng.cuda.{i}" in state.tensors

@@ -49,7 +49,7 @@ def prepare_folder(folder: SweepFolder, plan: SweepPlan) -> tuple[str, bool]:
     behind that it made."""
     root = folder.root
     if root.exists() and not root.is_dir():
-        raise CfsnnError("--out", f"{root} is a file, not a folder")
+        raise CfsnnError("out", f"{root} is a file, not a folder")
     made_root = not root.exists()
     root.mkdir(parents=True, exist_ok=True)
     made_lock = not folder.setup_lock.exists()
@@ -59,7 +59,7 @@ def prepare_folder(folder: SweepFolder, plan: SweepPlan) -> tuple[str, bool]:
                 return _check_definition(folder, plan), True
             if any(entry != folder.setup_lock for entry in root.iterdir()):
                 raise CfsnnError(
-                    "--out", f"{root} already holds files but no {SWEEP_FILE}; give the sweep an empty folder"
+                    "out", f"{root} already holds files but no {SWEEP_FILE}; give the sweep an empty folder"
                 )
             record = {"format": FORMAT, "study": plan.study_name(), "definition": plan.definition()}
             atomic_write_text(folder.definition_file, json.dumps(record, indent=2, sort_keys=True) + "\n")
@@ -80,14 +80,14 @@ def _check_definition(folder: SweepFolder, plan: SweepPlan) -> str:
         # a grid's values in any order are the same grid
         stored["grid"] = {field: sorted(values) for field, values in stored.get("grid", {}).items()}
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
-        raise CfsnnError("--out", f"{folder.definition_file} is not a readable sweep definition ({error})") from None
+        raise CfsnnError("out", f"{folder.definition_file} is not a readable sweep definition ({error})") from None
     definition = json.loads(json.dumps(plan.definition()))  # as JSON reads it back: tuples are lists
     differing = [key for key in definition if stored.get(key) != definition[key]]
     if differing:
         verb = "differ" if len(differing) > 1 else "differs"
         raise CfsnnError(
-            "--out",
+            "out",
             f"{folder.root} holds another sweep (its {' and '.join(differing)} {verb}); "
-            "rerun its own command to resume it, or give this sweep another --out",
+            "rerun its own command to resume it, or give this sweep another `out`",
         )
     return study

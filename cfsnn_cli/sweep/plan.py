@@ -38,10 +38,10 @@ class GridAxis:
         key, sep, raw = text.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise CfsnnError("--grid", f"expected field=value1,value2,..., got {text!r}")
+            raise CfsnnError("grid", f"expected field=value1,value2,..., got {text!r}")
         parts = split_values(raw)
         if any(part == "" for part in parts):
-            raise CfsnnError("--grid", f"{key}: empty value in {raw!r} (values are separated by single commas)")
+            raise CfsnnError("grid", f"{key}: empty value in {raw!r} (values are separated by single commas)")
         literals = []
         for part in parts:
             tree = parse_override(f"{key}={part}")  # the same reading as --set; it checks the key's shape
@@ -49,7 +49,7 @@ class GridAxis:
                 tree = tree[name]
             literals.append(literal(tree))
         if len(set(literals)) < len(literals):
-            raise CfsnnError("--grid", f"{key}: a value is given twice in {raw!r}")
+            raise CfsnnError("grid", f"{key}: a value is given twice in {raw!r}")
         return cls(key, tuple(literals))
 
 
@@ -76,13 +76,13 @@ class SweepPlan:
             dict(zip(fields, values, strict=True)) for values in itertools.product(*(a.literals for a in self.grid))
         ]
 
-    def recipe_for(self, assignment: dict[str, str], source: str = "--grid") -> Recipe:
+    def recipe_for(self, assignment: dict[str, str], source: str = "grid") -> Recipe:
         """The recipe of one configuration (field → TOML literal); a mistake names `source`."""
         chosen = [f"{name}={value}" for name, value in assignment.items()]
         try:
             return load_recipe(self.recipe, [*self.overrides, *chosen])
         except CfsnnError as error:
-            if error.source == "--set" and any(_names(error.field, name) for name in assignment):
+            if error.source == "overrides" and any(_names(error.field, name) for name in assignment):
                 where = ", ".join(chosen)
                 raise CfsnnError(error.field, f"{error.problem} (in {where})", source) from None
             raise
@@ -139,31 +139,31 @@ def make_plan(
     resolve_recipe_path(recipe)  # a missing recipe is named as such, before any grid is read
     base = load_recipe(recipe, overrides)
     if seeds < 1:
-        raise CfsnnError("--seeds", f"must be >= 1 (got {seeds})")
+        raise CfsnnError("seeds", f"must be >= 1 (got {seeds})")
     if trials is not None:
         if grid:
-            raise CfsnnError("--grid", "a sweep is a grid or a search (--search), not both")
+            raise CfsnnError("grid", "a sweep is a grid or a search (`trials`), not both")
         if seeds != 1:
-            raise CfsnnError("--seeds", "a search samples configurations: repeat the best one over seeds with --grid")
+            raise CfsnnError("seeds", "a search samples configurations: repeat the best one over seeds with a `grid`")
         if trials < 1:
-            raise CfsnnError("--search", f"must be >= 1 trials (got {trials})")
+            raise CfsnnError("trials", f"must be >= 1 trials (got {trials})")
         if space_file is None:
-            raise CfsnnError("--space", "a search (--search) needs a space file: its fields and their ranges")
+            raise CfsnnError("space_file", "a search (`trials`) needs a space file: its fields and their ranges")
         plan = SweepPlan(recipe, tuple(overrides), base, trials=trials, space=read_space(space_file))
         for corner in _space_corners(plan.space):
             plan.recipe_for(corner, source=str(space_file))
         return plan
     if space_file is not None:
-        raise CfsnnError("--space", "is read by a search: add --search TRIALS")
+        raise CfsnnError("space_file", "is read by a search: add `trials`")
     # in one order whatever the command line's: every process, and a rerun, see the same grid
     axes = sorted((GridAxis.parse(text) for text in grid), key=lambda axis: axis.field)
     axes = [GridAxis(axis.field, tuple(sorted(axis.literals))) for axis in axes]
     fields = [axis.field for axis in axes]
     for index, name in enumerate(fields):
         if name in fields[:index]:
-            raise CfsnnError("--grid", f"{name} is given twice; list all its values in one --grid")
+            raise CfsnnError("grid", f"{name} is given twice; list all its values in one `grid` axis")
     if SEED_FIELD in fields and seeds != 1:
-        raise CfsnnError("--grid", "seed is swept by --seeds; leave it out of --grid or drop --seeds")
+        raise CfsnnError("grid", "seed is swept by `seeds`; leave it out of the `grid` or set `seeds=1`")
     if SEED_FIELD not in fields:
         axes.append(GridAxis(SEED_FIELD, tuple(str(base.seed + offset) for offset in range(seeds))))
     plan = SweepPlan(recipe, tuple(overrides), base, grid=tuple(axes))
@@ -173,7 +173,7 @@ def make_plan(
         if resolved in seen:  # `1` and `1.0`, or a value equal to the recipe's own default spelled out
             same = ", ".join(f"{name}={value}" for name, value in point.items())
             first = ", ".join(f"{name}={value}" for name, value in seen[resolved].items())
-            raise CfsnnError("--grid", f"{same} and {first} are the same recipe; list each value once")
+            raise CfsnnError("grid", f"{same} and {first} are the same recipe; list each value once")
         seen[resolved] = point
     return plan
 

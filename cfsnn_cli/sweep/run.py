@@ -55,7 +55,7 @@ class Sweep:
                     events.trial_finished(name, run_dir, "another process is running it", settled=False)
                     return
                 study.claim(trial, name)
-                recipe = self.plan.recipe_for(assignment, source="--space" if self.plan.is_search else "--grid")
+                recipe = self.plan.recipe_for(assignment, source="space_file" if self.plan.is_search else "grid")
                 events.trial_started(trial.number, name, assignment, resumed=run_dir.exists())
                 try:
                     outcome = run_trial(recipe, run_dir, training, stop, study.pruning(trial))
@@ -86,5 +86,5 @@ def start_sweep(plan: SweepPlan, out: Path, storage_url: str | None) -> tuple[Sw
     storage = open_storage(storage_url) if storage_url is not None else None  # refused before any folder
     study_name, resumed = prepare_folder(folder, plan)
     if storage is None:
-        storage = open_storage(folder.default_storage(), option="--out")
+        storage = open_storage(folder.default_storage(), option="out")
     return Sweep(SweepStudy(plan, folder, storage, study_name)), resumed

@@ -123,19 +123,19 @@ def read_space(path: Path) -> dict[str, Dimension]:
         tree = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as error:
         reason = getattr(error, "strerror", None) or str(error)
-        raise CfsnnError("--space", f"cannot read {path}: {reason}") from None
+        raise CfsnnError("space_file", f"cannot read {path}: {reason}") from None
     except tomllib.TOMLDecodeError as error:
-        raise CfsnnError("--space", f"syntax error: {error}", str(path)) from None
+        raise CfsnnError("space_file", f"syntax error: {error}", str(path)) from None
     try:
         fields = _flatten(tree)
     except CfsnnError as error:
         raise error.from_source(str(path)) from None
     if not fields:
-        raise CfsnnError("--space", "names no field to search", str(path))
+        raise CfsnnError("space_file", "names no field to search", str(path))
     if "seed" in fields:
         raise CfsnnError(
             "seed",
-            "is not searched: a search runs the recipe's seed (repeat a configuration over seeds with --grid)",
+            "is not searched: a search runs the recipe's seed (repeat a configuration over seeds with a `grid`)",
             str(path),
         )
     return {name: _dimension(name, table, str(path)) for name, table in fields.items()}

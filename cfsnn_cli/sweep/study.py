@@ -70,7 +70,7 @@ def require_database_driver(url: str, option: str) -> None:
         raise CfsnnError(option, f"a {scheme} database needs the driver {module}, not installed: {install}") from None
 
 
-def open_storage(url: str, option: str = "--storage"):
+def open_storage(url: str, option: str = "storage_url"):
     """An Optuna storage for `url`; a URL or database Optuna refuses is a CfsnnError naming `option`."""
     optuna = import_optuna()
     require_database_driver(url, option)

@@ -94,9 +94,9 @@ def run_trial(
         position = saved_position(run_dir)
         stored = resume_recipe(run_dir) if position is not None else None
     except CfsnnError as error:  # a state file cut short by a full disk, say
-        raise CfsnnError("--out", f"trial folder {run_dir}: {error.problem}") from None
+        raise CfsnnError("out", f"trial folder {run_dir}: {error.problem}") from None
     if stored is not None and stored.to_dict() != recipe.to_dict():
-        raise CfsnnError("--out", f"{run_dir} holds a run of another recipe; give the sweep another --out")
+        raise CfsnnError("out", f"{run_dir} holds a run of another recipe; give the sweep another `out`")
     if position is not None and position.epoch >= recipe.train.epochs:
         return TrialOutcome(final_accuracy=_final_accuracy(run_dir), already_finished=True)
     resuming = position is not None

@@ -131,7 +131,7 @@ def test_models_nir_cannot_express_are_refused_with_the_reason(kind, neuron, rea
     model = model_with_statistics(kind, shape, *neuron)
     with pytest.raises(CfsnnError, match=reason) as caught:
         model_to_nir(folded_copy(model), shape)
-    assert caught.value.field == "--format" and "\n" not in str(caught.value)
+    assert caught.value.field == "fmt" and "\n" not in str(caught.value)
 
 
 def snntorch_run(graph, x_seq: torch.Tensor) -> torch.Tensor:

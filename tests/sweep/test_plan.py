@@ -38,11 +38,11 @@ def test_seeds_start_at_the_recipes_seed():
     [
         (["neuron.kindd=cf,lif"], "neuron.kindd", ["unknown"]),
         (["neuron.tau=2,0.5"], "neuron.tau", ["0.5"]),  # the second value breaks a bound
-        (["neuron.kind=cf,"], "--grid", ["empty value"]),
-        (["neuron.kind="], "--grid", ["empty value"]),
-        (["neuron.kind"], "--grid", ["field=value1"]),
-        (["neuron.kind=cf,cf"], "--grid", ["twice"]),
-        (["neuron.kind=cf", "neuron.kind=lif"], "--grid", ["twice"]),
+        (["neuron.kind=cf,"], "grid", ["empty value"]),
+        (["neuron.kind="], "grid", ["empty value"]),
+        (["neuron.kind"], "grid", ["field=value1"]),
+        (["neuron.kind=cf,cf"], "grid", ["twice"]),
+        (["neuron.kind=cf", "neuron.kind=lif"], "grid", ["twice"]),
     ],
 )
 def test_a_bad_grid_is_refused_naming_the_field(grid, field, words):
@@ -57,11 +57,11 @@ def test_a_bad_grid_is_refused_naming_the_field(grid, field, words):
 def test_a_grid_value_that_fails_names_the_grid_and_the_configuration():
     with pytest.raises(CfsnnError) as caught:
         plan("neuron.tau=2,0.5")
-    assert caught.value.source == "--grid" and "neuron.tau=0.5" in str(caught.value)
+    assert caught.value.source == "grid" and "neuron.tau=0.5" in str(caught.value)
 
 
 def test_seed_in_the_grid_and_seeds_conflict():
-    with pytest.raises(CfsnnError, match="--seeds"):
+    with pytest.raises(CfsnnError, match="swept by `seeds`"):
         plan("seed=0,1", seeds=2)
 
 
@@ -138,11 +138,11 @@ def test_an_unreadable_space_file_is_named(tmp_path):
 @pytest.mark.parametrize(
     "kwargs,field",
     [
-        ({"trials": 3}, "--space"),
-        ({"trials": 0, "space": "s"}, "--search"),
-        ({"trials": 3, "space": "s", "seeds": 2}, "--seeds"),
-        ({"space": "s"}, "--space"),
-        ({"seeds": 0}, "--seeds"),
+        ({"trials": 3}, "space_file"),
+        ({"trials": 0, "space": "s"}, "trials"),
+        ({"trials": 3, "space": "s", "seeds": 2}, "seeds"),
+        ({"space": "s"}, "space_file"),
+        ({"seeds": 0}, "seeds"),
     ],
 )
 def test_search_options_must_go_together(tmp_path, kwargs, field):

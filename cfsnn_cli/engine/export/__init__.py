@@ -35,29 +35,25 @@ def require_extra(fmt: str) -> None:
     """A CfsnnError naming the pip extra when a package the format needs is not installed."""
     missing = [name for name in EXTRAS.get(fmt, ()) if importlib.util.find_spec(name) is None]
     if missing:
-        raise CfsnnError(
-            "--format", f'{fmt} export needs {", ".join(missing)}, not installed: pip install "cfsnn[{fmt}]"'
-        )
+        raise CfsnnError("fmt", f'{fmt} export needs {", ".join(missing)}, not installed: pip install "cfsnn[{fmt}]"')
 
 
 def check_export_options(fmt: str, timesteps: int | None, onnx_mode: str, opset: int | None) -> None:
     """Refuse an impossible combination of options before anything is read or written."""
     if fmt not in FORMATS:
-        raise CfsnnError("--format", f"must be one of {', '.join(FORMATS)} (got {fmt!r})")
+        raise CfsnnError("fmt", f"must be one of {', '.join(FORMATS)} (got {fmt!r})")
     if onnx_mode not in ONNX_MODES:
-        raise CfsnnError("--onnx-mode", f"must be one of {', '.join(ONNX_MODES)} (got {onnx_mode!r})")
+        raise CfsnnError("onnx_mode", f"must be one of {', '.join(ONNX_MODES)} (got {onnx_mode!r})")
     if timesteps is not None:
         if not 1 <= timesteps <= MAX_TIMESTEPS:
-            raise CfsnnError("--timesteps", f"must be between 1 and {MAX_TIMESTEPS} (got {timesteps})")
+            raise CfsnnError("timesteps", f"must be between 1 and {MAX_TIMESTEPS} (got {timesteps})")
         if fmt != "onnx" or onnx_mode != "unrolled":
-            raise CfsnnError(
-                "--timesteps", "only `--format onnx --onnx-mode unrolled` has a fixed T; the rest run any T"
-            )
+            raise CfsnnError("timesteps", "only `fmt=onnx, onnx_mode=unrolled` has a fixed T; the rest run any T")
     if opset is not None:
         if fmt != "onnx":
-            raise CfsnnError("--opset", "applies to --format onnx only")
+            raise CfsnnError("opset", "applies to `fmt=onnx` only")
         if not OPSETS[0] <= opset <= OPSETS[1]:
-            raise CfsnnError("--opset", f"must be between {OPSETS[0]} and {OPSETS[1]} (got {opset})")
+            raise CfsnnError("opset", f"must be between {OPSETS[0]} and {OPSETS[1]} (got {opset})")
     require_extra(fmt)
 
 

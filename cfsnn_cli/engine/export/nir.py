@@ -32,7 +32,7 @@ DT = 1e-4  # the time step recorded in every neuron node (snnTorch's convention)
 
 
 def _refuse(problem: str) -> CfsnnError:
-    return CfsnnError("--format", f"nir cannot express this model exactly: {problem}")
+    return CfsnnError("fmt", f"nir cannot express this model exactly: {problem}")
 
 
 def _chain(module: nn.Module) -> list[nn.Module]:

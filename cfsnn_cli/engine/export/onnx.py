@@ -54,7 +54,7 @@ class UnrolledGraph(nn.Module):
         return (torch.stack(logits), *(torch.stack(layer) for layer in zip(*spikes, strict=True)))
 
 
-def names(layers: int, mode: str) -> tuple[list[str], list[str]]:
+def graph_io_names(layers: int, mode: str) -> tuple[list[str], list[str]]:
     """The graph's input and output names for a model with `layers` neuron layers."""
     spikes = [f"spikes_{i}" for i in range(layers)]
     if mode == "step":
@@ -87,7 +87,7 @@ def export_onnx(
     batch = Dim("batch", min=1, max=1 << 16)
     example_x = torch.rand(2, *input_shape)
     layers = len(neuron_layers(model))
-    input_names, output_names = names(layers, mode)
+    input_names, output_names = graph_io_names(layers, mode)
     if mode == "step":
         graph = StepGraph(model).eval()
         states = initial_states(model, example_x)
