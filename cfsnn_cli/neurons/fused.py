@@ -2,7 +2,6 @@
 `kernel.NeuronSequence`, computed by `numba_kernel` in one pass each way."""
 
 import contextlib
-import math
 
 import numba
 import numpy as np
@@ -10,6 +9,7 @@ import torch
 
 from cfsnn_cli.neurons import numba_kernel
 from cfsnn_cli.neurons.firing import FiringRule
+from cfsnn_cli.neurons.layout import TimeMajorLayout
 from cfsnn_cli.neurons.numba_slopes import backward_for, slope_compiles
 
 FUSED_DTYPES = {torch.float32: "float32", torch.float64: "float64"}
@@ -23,35 +23,6 @@ def fused_kernel_runs(x_seq: torch.Tensor, rule: FiringRule) -> bool:
         and x_seq.dtype in FUSED_DTYPES
         and slope_compiles(type(rule.surrogate).derivative, FUSED_DTYPES[x_seq.dtype])
     )
-
-
-class TimeMajorLayout:
-    """How a [T, B, C, ...] tensor lies in memory as T blocks of M neurons: in the usual order
-    (channel = (i // inner) % C) or channels last (channel = i % C), so that a channels-last
-    network needs no copy. Tensors in any other layout are made contiguous first."""
-
-    def __init__(self, x_seq: torch.Tensor):
-        self.channels = x_seq.shape[2] if x_seq.dim() > 2 else 1
-        channels_last = [0, 1, *range(3, x_seq.dim()), 2]
-        if x_seq.dim() > 3 and not x_seq.is_contiguous() and x_seq.permute(channels_last).is_contiguous():
-            self.order, self.inner = channels_last, 1
-        else:
-            self.order, self.inner = list(range(x_seq.dim())), math.prod(x_seq.shape[3:])
-
-    def rows(self, tensor: torch.Tensor) -> np.ndarray:
-        """`tensor` as a [T, M] array in this layout: a view when it already lies so, else a copy."""
-        in_order = tensor.detach().permute(self.order).contiguous()
-        return in_order.view(tensor.shape[0], -1).numpy()
-
-    def empty_like(self, tensor: torch.Tensor) -> torch.Tensor:
-        """A new tensor shaped like `tensor`, lying in this layout (so `rows` of it is a view). Not
-        itself a view, so that callers may modify it in place."""
-        in_order = [tensor.shape[d] for d in self.order]
-        strides_in_order = [math.prod(in_order[i + 1 :]) for i in range(len(in_order))]
-        strides = [0] * tensor.dim()
-        for position, dim in enumerate(self.order):
-            strides[dim] = strides_in_order[position]
-        return torch.empty_strided(tensor.shape, strides, dtype=tensor.dtype, device=tensor.device)
 
 
 # Below this many neuron-steps a layer runs on one thread: waking a second one costs more than it
@@ -83,15 +54,15 @@ class FusedNeuronSequence(torch.autograd.Function):
     def forward(ctx, x_seq, beta, threshold, alpha, rule: FiringRule, record: bool):
         layout = TimeMajorLayout(x_seq)
         potentials, spikes = layout.empty_like(x_seq), layout.empty_like(x_seq)
-        rows = layout.rows(x_seq)
+        rows = layout.rows(x_seq).numpy()
         scalars = np.array([float(beta), float(threshold), rule.v_init, rule.v_reset], dtype=rows.dtype)
         statistics_shape = (numba_kernel.block_count(rows.shape[1]), layout.channels) if record else (0, 0)
         positive, negative = np.zeros(statistics_shape), np.zeros(statistics_shape)
         with _threads_like_torch(rows):
             numba_kernel.forward(
                 rows,
-                layout.rows(potentials),
-                layout.rows(spikes),
+                layout.rows(potentials).numpy(),
+                layout.rows(spikes).numpy(),
                 scalars,
                 rule.levels,
                 rule.bipolar,
@@ -122,7 +93,7 @@ class FusedNeuronSequence(torch.autograd.Function):
         rule: FiringRule = ctx.rule
         layout: TimeMajorLayout = ctx.layout
         _, need_beta, need_threshold, need_alpha = ctx.needs_input_grad[:4]
-        rows = layout.rows(potentials)
+        rows = layout.rows(potentials).numpy()
         steps = rows.shape[0]
         no_balance = np.zeros(0, dtype=rows.dtype)
         balance = grad_positive is not None and grad_positive.numel() > 0
@@ -131,9 +102,9 @@ class FusedNeuronSequence(torch.autograd.Function):
         with _threads_like_torch(rows):
             backward_for(type(rule.surrogate).derivative)(
                 rows,
-                layout.rows(spikes),
-                layout.rows(grad_spikes),
-                layout.rows(grad_x),
+                layout.rows(spikes).numpy(),
+                layout.rows(grad_spikes).numpy(),
+                layout.rows(grad_x).numpy(),
                 ctx.scalars,
                 alpha.detach().numpy(),
                 rule.levels,
