@@ -41,8 +41,9 @@ class SpikingNeuron(nn.Module):
         v_init: V_0, the potential before the first step.
         surrogate: the smooth stand-in for the spike count in backward, owned by this layer;
             None makes a fresh `SigmoidSurrogate()` (α = 4, not learned).
-        backend: the kernel: "auto" (the fused CPU kernel where it runs, else "torch"), "numba"
-            or "torch" (see `cfsnn_cli.neurons.backends`); the results are the same.
+        backend: the kernel: "auto" (the fused kernel of the device where it runs, else
+            "torch"), "numba", "triton" or "torch" (see `cfsnn_cli.neurons.backends`); the
+            results are the same.
 
     Attributes:
         channel_dim: the dimension of x_seq whose entries are the channels that the membrane

@@ -19,7 +19,19 @@ KERNELS = {
     "numba-fused": lambda x, beta, threshold, alpha, rule: FusedNeuronSequence.apply(
         x, beta, threshold, alpha, rule, True
     ),
+    "triton": lambda x, beta, threshold, alpha, rule: _on_triton_device(x, beta, threshold, alpha, rule),
 }
+
+
+def _on_triton_device(*tensors_and_rule):
+    """The Triton kernel on its device (CUDA, or the CPU under the interpreter that tests/conftest.py
+    turns on without a GPU), its outputs brought back to the CPU."""
+    from cfsnn_cli.neurons.triton_sequence import TritonNeuronSequence, interpreted
+
+    device = "cpu" if interpreted() else "cuda"
+    *tensors, rule = tensors_and_rule
+    outputs = TritonNeuronSequence.apply(*(tensor.to(device) for tensor in tensors), rule, True)
+    return tuple(output.cpu() for output in outputs)
 
 
 def spikes_and_gradients(neuron: SpikingNeuron, x: torch.Tensor, run) -> tuple[torch.Tensor, list[torch.Tensor]]:

@@ -44,8 +44,24 @@ def test_numba_asked_for_where_it_cannot_run_is_one_clear_error():
         custom(torch.zeros(2, 3))
 
 
+def test_triton_asked_for_where_it_cannot_run_is_one_clear_error(monkeypatch):
+    from cfsnn_cli.neurons import triton_sequence
+
+    monkeypatch.setattr(triton_sequence, "interpreted", lambda: False)  # as on a CPU without the interpreter
+    with pytest.raises(CfsnnError, match=r'neuron\.backend: "triton" runs float32/float64 on a CUDA device.*cpu.*auto'):
+        CFNeuron(backend="triton")(torch.zeros(2, 3))
+    assert sequence_kernel("auto", torch.zeros(2, 3), CFNeuron().rule) is run_fused  # auto is not refused
+
+
+def test_triton_refuses_a_surrogate_whose_derivative_calls_torch_and_auto_falls_back():
+    custom = CFNeuron(surrogate=TorchOnlyGaussian(), backend="triton")
+    with pytest.raises(CfsnnError, match=r"neuron\.backend.*elementwise.*TorchOnlyGaussian.*auto"):
+        custom(torch.zeros(2, 3))
+    assert sequence_kernel("auto", torch.zeros(2, 3), custom.rule) == NeuronSequence.apply
+
+
 def test_an_unknown_backend_is_refused_naming_the_field():
-    with pytest.raises(CfsnnError, match="backend: must be one of auto, numba, torch"):
+    with pytest.raises(CfsnnError, match="backend: must be one of auto, numba, torch, triton"):
         CFNeuron(backend="cuda")
 
 
@@ -80,21 +96,26 @@ def test_backends_agree_on_spikes_statistics_and_gradients_in_float32():
     assert_same_run(runs["auto"], runs["numba"], tolerance=0)
 
 
-def test_a_channels_last_input_gives_the_contiguous_results_without_a_copy():
+FUSED_BACKENDS = ["numba", "triton"]  # the kernels that read a layout in place
+
+
+@pytest.mark.parametrize("backend", FUSED_BACKENDS)
+def test_a_channels_last_input_gives_the_contiguous_results_without_a_copy(backend):
     x = torch.randn(4, 3, 6, 5, 7, generator=torch.Generator().manual_seed(1)) * 2
     # [T, B, C, H, W] stored as T, B, H, W, C: what a channels-last network's neurons receive
     channels_last = x.permute(0, 1, 3, 4, 2).contiguous().permute(0, 1, 4, 2, 3)
     assert not channels_last.is_contiguous()
-    neuron = per_step_cf(backend="numba")
+    neuron = per_step_cf(backend=backend)
     got, want = run(neuron, channels_last), run(neuron, x)
     assert_same_run(got, want)
     assert got[0].stride() == channels_last.stride()  # the spikes keep the layout
 
 
-def test_any_other_layout_is_read_correctly():
+@pytest.mark.parametrize("backend", FUSED_BACKENDS)
+def test_any_other_layout_is_read_correctly(backend):
     x = torch.randn(4, 6, 3, 5, generator=torch.Generator().manual_seed(2)) * 2
     transposed = x.transpose(1, 3).contiguous().transpose(1, 3)  # batch innermost
-    neuron = per_step_cf(backend="numba")
+    neuron = per_step_cf(backend=backend)
     assert_same_run(run(neuron, transposed), run(neuron, x))
 
 
@@ -114,7 +135,7 @@ def test_results_do_not_depend_on_the_number_of_threads():
         assert torch.equal(a, b)
 
 
-@pytest.mark.parametrize("backend", ["numba", "torch"])
+@pytest.mark.parametrize("backend", ["numba", "torch", "triton"])
 def test_under_bf16_autocast_the_membrane_stays_float32(backend):
     """In bfloat16, 0.9 + 0.0015 rounds back to 0.9: a bf16 membrane would never reach θ = 1."""
     neuron = IFNeuron(v_init=0.9, backend=backend)

@@ -106,3 +106,50 @@ def test_kernel_on_cuda_gives_the_cpu_spikes_and_gradients():
     assert torch.equal(cuda_spikes.cpu(), cpu_spikes)
     for got, want in zip(cuda_grads, cpu_grads, strict=True):
         assert torch.allclose(got.cpu(), want, atol=1e-9, rtol=1e-9)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last"])
+def test_triton_on_cuda_gives_the_cpu_kernels_spikes_and_gradients(dtype, layout):
+    """The compiled Triton kernel (not its interpreter) against the fused CPU kernel."""
+    from cfsnn_cli.neurons.triton_sequence import TritonNeuronSequence
+
+    neuron = CFNeuron(
+        tau=2.5,
+        learn_tau=True,
+        learn_threshold=True,
+        levels=3,
+        bipolar=True,
+        surrogate=build_surrogate("atan", learnable="timestep", timesteps=T),
+    ).to(dtype)
+    x = random_input(7, shape=(T, 4, 6, 5, 5)).to(dtype)
+    if layout == "channels_last":
+        x = x.permute(0, 1, 3, 4, 2).contiguous().permute(0, 1, 4, 2, 3)
+
+    def run(device, kernel):
+        inputs = x.to(device).requires_grad_()
+        moved = neuron.to(device)
+        alpha = moved.surrogate.alpha_for(T, inputs, needs_grad=True)
+        spikes, positive, negative = kernel(
+            inputs, moved.decay_value(), moved.threshold_value(), alpha, moved.rule, True
+        )
+        weights = torch.linspace(-1, 2, spikes.numel(), device=device, dtype=dtype).reshape(spikes.shape)
+        loss = (spikes * weights).sum() + 0.3 * positive.sum() - 0.7 * negative.sum()
+        grads = torch.autograd.grad(loss, [inputs, *moved.parameters()])
+        return [spikes, positive, negative, *grads]
+
+    cpu = [value.detach().cpu() for value in run("cpu", KERNELS["numba-fused"])]
+    cuda = [value.detach().cpu() for value in run("cuda", TritonNeuronSequence.apply)]
+    assert torch.equal(cuda[0], cpu[0])  # H rounds alike: no fused multiply-add, an exact H/θ
+    tolerance = 1e-4 if dtype == torch.float32 else 1e-9
+    for got, want in zip(cuda[1:], cpu[1:], strict=True):
+        assert torch.allclose(got, want, rtol=tolerance, atol=tolerance), (got - want).abs().max()
+
+
+@pytest.mark.gpu
+def test_auto_runs_triton_on_cuda():
+    from cfsnn_cli.neurons.backends import sequence_kernel
+    from cfsnn_cli.neurons.triton_sequence import run_triton
+
+    assert sequence_kernel("auto", torch.zeros(2, 3, device="cuda"), CFNeuron().rule) is run_triton

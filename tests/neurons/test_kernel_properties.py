@@ -17,6 +17,7 @@ from hypothesis.extra import numpy as hnp
 from cfsnn_cli.neurons import NEURONS, build_neuron
 from cfsnn_cli.neurons.backends import BACKENDS
 from cfsnn_cli.neurons.fused import fused_kernel_runs
+from cfsnn_cli.neurons.triton_elementwise import slope_fits_triton
 from cfsnn_cli.options import options_model
 from cfsnn_cli.surrogates import LEARNABLE_MODES, SURROGATES, Surrogate
 from cfsnn_cli.surrogates.elementwise import constant, exp_of_nonpositive
@@ -124,9 +125,10 @@ def test_kernel_equals_reference_for_any_shape_and_option(data, kernel):
 
 
 @settings(suppress_health_check=[HealthCheck.too_slow], max_examples=40)
-@given(data=st.data())
-def test_a_new_surrogate_kind_written_as_F_and_F_prime_runs_fused_and_equals_the_reference(data):
+@given(data=st.data(), kernel=st.sampled_from(["numba-fused", "triton"]))
+def test_a_new_surrogate_kind_written_as_F_and_F_prime_runs_fused_and_equals_the_reference(data, kernel):
     neuron, timesteps = data.draw(neurons(surrogates=(GaussianSurrogate,)))
     x = data.draw(inputs_away_from_thresholds(neuron, timesteps))
     assert fused_kernel_runs(x, neuron.rule) and fused_kernel_runs(x.float(), neuron.rule)
-    assert_kernel_matches_reference(neuron, x, "numba-fused")
+    assert slope_fits_triton(GaussianSurrogate.derivative)
+    assert_kernel_matches_reference(neuron, x, kernel)
