@@ -15,8 +15,12 @@ def spiking_layers(model: nn.Module) -> dict[str, SpikingNeuron]:
 def _recorded(model: nn.Module, x_seq: torch.Tensor, what: str) -> dict[str, torch.Tensor]:
     """Each spiking layer's input ("in") or output ("out") over one pass of the sequence path."""
     seen: dict[str, torch.Tensor] = {}
+
+    def record(name: str, inputs, output) -> None:  # None: a forward hook's value would replace the output
+        seen.setdefault(name, inputs[0] if what == "in" else output)
+
     hooks = [
-        layer.register_forward_hook(lambda m, i, o, name=name: seen.setdefault(name, i[0] if what == "in" else o))
+        layer.register_forward_hook(lambda m, i, o, name=name: record(name, i, o))
         for name, layer in spiking_layers(model).items()
     ]
     try:
