@@ -1,5 +1,7 @@
 """Measuring helpers shared by the benchmark scripts (not a test: nothing here asserts)."""
 
+import ctypes
+import gc
 import math
 import os
 import platform
@@ -110,3 +112,30 @@ def machine_description(device: torch.device = CPU) -> str:
         platform.processor() or platform.machine(),
     )
     return f"{model}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads"
+
+
+def _proc_status_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"/proc/self/status has no {field}")
+
+
+def peak_growth_bytes(run: Callable[[], None], device: torch.device = CPU) -> int:
+    """Bytes one call of `run` (already warm) adds at its peak: the allocator's peak on CUDA; on the
+    CPU, VmHWM after the call − VmRSS before it, the high-water mark reset through
+    /proc/self/clear_refs and freed heap returned by malloc_trim first (so reusing it counts).
+    Meant for a fresh subprocess per measurement, where nothing else has grown the heap."""
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        before = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        run()
+        torch.cuda.synchronize()
+        return torch.cuda.max_memory_allocated(device) - before
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
+    before = _proc_status_kib("VmRSS")
+    Path("/proc/self/clear_refs").write_text("5")  # VmHWM := VmRSS now
+    run()
+    return (_proc_status_kib("VmHWM") - before) * 1024

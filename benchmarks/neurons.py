@@ -38,8 +38,6 @@ Threads: torch.set_num_threads(--threads, default 2); cfsnn's numba kernel follo
 """
 
 import argparse
-import ctypes
-import gc
 import json
 import subprocess
 import sys
@@ -47,7 +45,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from common import QUIET_CORES, copy_bandwidth, interleaved_timing, machine_description
+from common import QUIET_CORES, copy_bandwidth, interleaved_timing, machine_description, peak_growth_bytes
 from rich.console import Console
 from rich.table import Table
 
@@ -155,13 +153,6 @@ def inputs(shape, device):
 
 
 # -- peak memory growth, in a fresh process per row --------------------------------------------------
-def proc_status_kib(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise RuntimeError(f"/proc/self/status has no {field}")
-
-
 def probe_growth(neuron: str, kernel: str, shape, device: torch.device) -> int:
     """Bytes one warm forward+backward adds at its peak (runs inside the fresh subprocess)."""
     x, grad = inputs(shape, device)
@@ -169,19 +160,7 @@ def probe_growth(neuron: str, kernel: str, shape, device: torch.device) -> int:
     run()
     run()  # warm: compiled kernels, lazy imports, first-touch of the allocator's arenas
     x.grad = None  # else the measured call frees the last dX first and its growth looks smaller by that much
-    gc.collect()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-        before = torch.cuda.memory_allocated(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        run()
-        torch.cuda.synchronize()
-        return torch.cuda.max_memory_allocated(device) - before
-    ctypes.CDLL("libc.so.6").malloc_trim(0)  # freed heap goes back, so reusing it counts as growth
-    before = proc_status_kib("VmRSS")
-    Path("/proc/self/clear_refs").write_text("5")  # VmHWM := VmRSS now
-    run()
-    return (proc_status_kib("VmHWM") - before) * 1024
+    return peak_growth_bytes(run, device)
 
 
 def peak_growth(neuron: str, kernel: str, shape, device: torch.device, threads: int) -> int | None:

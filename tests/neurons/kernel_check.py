@@ -7,6 +7,7 @@ example-based and property-based tests: a fused kernel that lands later is one m
 import torch
 
 from cfsnn_cli.neurons import SpikingNeuron
+from cfsnn_cli.neurons.backends import BACKENDS
 from cfsnn_cli.neurons.fused import FusedNeuronSequence
 from cfsnn_cli.neurons.kernel import NeuronSequence
 from cfsnn_cli.neurons.reference import reference_sequence
@@ -21,6 +22,17 @@ KERNELS = {
     ),
     "triton": lambda x, beta, threshold, alpha, rule: _on_triton_device(x, beta, threshold, alpha, rule),
 }
+
+
+def _triton_runs_on_the_cpu() -> bool:
+    from cfsnn_cli.neurons.triton_sequence import interpreted
+
+    return interpreted()
+
+
+# the backends a test may run on CPU tensors: Triton only under its interpreter (no GPU here); on a
+# GPU machine it is compiled, and the `gpu` tests run it on CUDA instead
+CPU_BACKENDS = [backend for backend in BACKENDS if backend != "triton" or _triton_runs_on_the_cpu()]
 
 
 def _on_triton_device(*tensors_and_rule):

@@ -10,10 +10,11 @@ import torch
 
 from cfsnn_cli.errors import CfsnnError
 from cfsnn_cli.neurons import CFNeuron, IFNeuron, LIFNeuron, observe
-from cfsnn_cli.neurons.backends import BACKENDS, sequence_kernel
+from cfsnn_cli.neurons.backends import sequence_kernel
 from cfsnn_cli.neurons.fused import run_fused
 from cfsnn_cli.neurons.kernel import NeuronSequence
 from cfsnn_cli.surrogates import SigmoidSurrogate, build_surrogate
+from tests.neurons.kernel_check import CPU_BACKENDS
 
 
 class TorchOnlyGaussian(SigmoidSurrogate):
@@ -89,14 +90,14 @@ def assert_same_run(got, want, tolerance=0.0):
 def test_backends_agree_on_spikes_statistics_and_gradients_in_float32():
     x = torch.randn(4, 8, 6, 5, 5, generator=torch.Generator().manual_seed(0)) * 2
     runs = {}
-    for backend in BACKENDS:
+    for backend in CPU_BACKENDS:
         torch.manual_seed(0)
         runs[backend] = run(per_step_cf(learn_tau=True, learn_threshold=True, tau=2.0, backend=backend), x)
     assert_same_run(runs["numba"], runs["torch"])
     assert_same_run(runs["auto"], runs["numba"], tolerance=0)
 
 
-FUSED_BACKENDS = ["numba", "triton"]  # the kernels that read a layout in place
+FUSED_BACKENDS = [b for b in CPU_BACKENDS if b in ("numba", "triton")]  # they read a layout in place
 
 
 @pytest.mark.parametrize("backend", FUSED_BACKENDS)
@@ -135,7 +136,7 @@ def test_results_do_not_depend_on_the_number_of_threads():
         assert torch.equal(a, b)
 
 
-@pytest.mark.parametrize("backend", ["numba", "torch", "triton"])
+@pytest.mark.parametrize("backend", [b for b in CPU_BACKENDS if b != "auto"])
 def test_under_bf16_autocast_the_membrane_stays_float32(backend):
     """In bfloat16, 0.9 + 0.0015 rounds back to 0.9: a bf16 membrane would never reach θ = 1."""
     neuron = IFNeuron(v_init=0.9, backend=backend)
@@ -192,7 +193,7 @@ def test_the_fused_kernel_leaves_torchs_thread_count_alone():
     assert done.stdout.strip() == "1"
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
 def test_changing_a_fixed_number_after_a_forward_takes_effect(backend):
     """Fixed β, θ and α are kept as tensors between forwards; a new value must not be ignored."""
     neuron = CFNeuron(threshold=0.4, backend=backend)
@@ -203,7 +204,7 @@ def test_changing_a_fixed_number_after_a_forward_takes_effect(backend):
     assert torch.equal(neuron(x)[0], neuron.step(x[0], neuron.initial_state(x[0]))[0])
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
 def test_the_output_may_be_modified_in_place(backend):
     """As nn.ReLU(inplace=True) or `y += skip` do after a layer; the usual case saves no spikes."""
     neuron = per_step_cf(backend=backend)
