@@ -164,6 +164,9 @@ class TrainSection(BaseModel):
     grad_clip: float = Field(0.0, ge=0, description="max gradient norm; 0 = off")
     compile: bool = Field(False, description="run the training steps through torch.compile")
     channels_last: bool = Field(False, description="train with conv weights in the channels-last layout")
+    recompute_blocks: bool = Field(
+        False, description="run each block's forward again in backward instead of keeping it: less memory at long T"
+    )
     tensorboard: bool = Field(False, description="write per-epoch TensorBoard curves to the run folder's tb/")
 
 

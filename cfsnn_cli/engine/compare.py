@@ -36,6 +36,7 @@ NOT_CONFIGURATION = (
     "data.eval_batch_size",
     "train.compile",
     "train.channels_last",
+    "train.recompute_blocks",
     "train.tensorboard",
 )
 ARGUMENT = "RUN_OR_SWEEP"  # how errors about a path given name it

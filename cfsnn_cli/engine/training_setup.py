@@ -2,6 +2,7 @@
 optimiser, a resumed state) before the run folder exists, so that whatever can refuse the input
 refuses it before anything is written."""
 
+import warnings
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,11 +23,12 @@ from cfsnn_cli.engine.build import (
     build_split,
 )
 from cfsnn_cli.engine.distributed import World
+from cfsnn_cli.engine.recompute import recompute_blocks
 from cfsnn_cli.engine.report import RunStarted
 from cfsnn_cli.engine.run_folder import STATE_FILE
 from cfsnn_cli.engine.tensorboard import check_tensorboard
 from cfsnn_cli.engine.training_state import TrainingPosition, read_training_state, restore_training_state
-from cfsnn_cli.errors import CfsnnError
+from cfsnn_cli.errors import CfsnnError, CfsnnNotice
 from cfsnn_cli.losses import Objective
 from cfsnn_cli.recipe import Recipe
 
@@ -121,6 +123,13 @@ def prepare_training(
         # follows them), the layout GPU tensor cores read fastest under bf16. Checkpoints store
         # the same numbers in the plain layout (safetensors_file.write_safetensors makes them contiguous).
         model = model.to(memory_format=torch.channels_last)
+    if recipe.train.recompute_blocks and not recompute_blocks(model):
+        warnings.warn(
+            f"train.recompute_blocks: model {recipe.model.kind!r} has no blocks to recompute (no sequence of "
+            "two or more spiking layers); it trains as without the option",
+            CfsnnNotice,
+            stacklevel=2,
+        )
     if world.rank > 0:  # its own dropout draws; process 0 keeps the one-process stream
         torch.manual_seed(derived_seed(recipe.seed, world.rank, PROCESSES_STREAM))
     optimizer = build_optimizer(recipe, model)

@@ -63,9 +63,18 @@ def observe(membrane: bool = True) -> Iterator[Observations]:
         ```
     """
     seen = Observations(membrane=membrane)
+    with observing(seen):
+        yield seen
+
+
+@contextmanager
+def observing(seen: Observations | None) -> Iterator[None]:
+    """Let the layers run inside the block report to `seen` (None: to nobody), whatever block is
+    open around it: how a block run again in backward keeps its records out of the first run's
+    (engine/recompute.py)."""
     token = _current.set(seen)
     try:
-        yield seen
+        yield
     finally:
         _current.reset(token)
 
