@@ -56,7 +56,10 @@ _TRITON_VERSIONS = {
     elementwise.positive_part: positive_part,
 }
 # what F′ reads as the module `elementwise` (for an F′ that writes `elementwise.sigmoid(z)`)
-_AS_MODULE = types.SimpleNamespace(**{function.__name__: version for function, version in _TRITON_VERSIONS.items()})
+# (a module: Triton compiles no other kind of global object into a kernel)
+_AS_MODULE = types.ModuleType("cfsnn_cli.neurons.triton_elementwise.as_elementwise")
+for _function, _version in _TRITON_VERSIONS.items():
+    setattr(_AS_MODULE, _function.__name__, _version)
 
 
 def slope_fits_triton(derivative: Callable) -> bool:

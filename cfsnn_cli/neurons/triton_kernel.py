@@ -14,10 +14,11 @@ gradients do not depend on scheduling.
 import triton
 import triton.language as tl
 
-# columns of `sums` after the T per-step dα_t sums
-THETA_SUM, BETA_SUM = 0, 1
+# Constants the kernels read are tl.constexpr: Triton compiles no other global into a kernel.
+# Columns of `sums` after the T per-step dα_t sums:
+THETA_SUM, BETA_SUM = tl.constexpr(0), tl.constexpr(1)
 # scalars[...]: the layer's constants, in the rows' dtype
-BETA, THRESHOLD, V_INIT, V_RESET = 0, 1, 2, 3
+BETA, THRESHOLD, V_INIT, V_RESET = tl.constexpr(0), tl.constexpr(1), tl.constexpr(2), tl.constexpr(3)
 
 
 @triton.jit
@@ -73,7 +74,7 @@ def slope(z):
 @triton.jit
 def backward(
     potentials_ptr, grad_spikes_ptr, grad_x_ptr, scalars_ptr, alpha_ptr,
-    grad_positive_ptr, grad_negative_ptr, sums_ptr, steps, size,
+    grad_positive_ptr, grad_negative_ptr, sums_ptr, steps, size, last_row,
     LEVELS: tl.constexpr, BIPOLAR: tl.constexpr, HARD_RESET: tl.constexpr, DETACH_RESET: tl.constexpr,
     NEED_BETA: tl.constexpr, NEED_THRESHOLD: tl.constexpr, NEED_ALPHA: tl.constexpr,
     ALPHA_PER_STEP: tl.constexpr, BALANCE: tl.constexpr, BLOCK: tl.constexpr,
@@ -100,7 +101,7 @@ def backward(
     if BALANCE:
         grad_positive = tl.load(grad_positive_ptr + offsets, mask=inside, other=0.0)
         grad_negative = tl.load(grad_negative_ptr + offsets, mask=inside, other=0.0)
-    row = offsets.to(tl.int64) + (steps - 1).to(tl.int64) * size
+    row = offsets.to(tl.int64) + last_row  # the start of step T − 1
     for back in range(steps):
         t = steps - 1 - back
         h = tl.load(potentials_ptr + row, mask=inside, other=0.0)

@@ -117,7 +117,7 @@ class TritonNeuronSequence(torch.autograd.Function):
         sums = torch.zeros(programs, steps + 2, dtype=torch.float64, device=rows.device)
         backward_kernel(type(rule.surrogate).derivative)[(programs,)](
             rows, layout.rows(grad_spikes).to(rows.dtype), layout.rows(grad_x), scalars,
-            alpha.detach().to(rows), spread_positive, spread_negative, sums, steps, size,
+            alpha.detach().to(rows), spread_positive, spread_negative, sums, steps, size, (steps - 1) * size,
             LEVELS=rule.levels, BIPOLAR=rule.bipolar, HARD_RESET=rule.hard_reset,
             DETACH_RESET=rule.detach_reset, NEED_BETA=need_beta, NEED_THRESHOLD=need_threshold,
             NEED_ALPHA=need_alpha, ALPHA_PER_STEP=alpha.numel() > 1, BALANCE=balance, BLOCK=block,
@@ -128,9 +128,10 @@ class TritonNeuronSequence(torch.autograd.Function):
             return value.to(like.dtype).reshape(like.shape)
 
         grad_alpha = as_grad(totals[: alpha.numel()], alpha) if need_alpha else None
-        theta_sum, beta_sum = totals[steps + triton_kernel.THETA_SUM], totals[steps + triton_kernel.BETA_SUM]
-        grad_threshold = as_grad(theta_sum, scalars[triton_kernel.THRESHOLD]) if need_threshold else None
-        grad_beta = as_grad(beta_sum, scalars[triton_kernel.BETA]) if need_beta else None
+        theta_sum = totals[steps + triton_kernel.THETA_SUM.value]
+        beta_sum = totals[steps + triton_kernel.BETA_SUM.value]
+        grad_threshold = as_grad(theta_sum, scalars[triton_kernel.THRESHOLD.value]) if need_threshold else None
+        grad_beta = as_grad(beta_sum, scalars[triton_kernel.BETA.value]) if need_beta else None
         return grad_x, grad_beta, grad_threshold, grad_alpha, None, None
 
 
