@@ -76,11 +76,7 @@ def _cut(module: nn.Module, prefix: str, chosen: list[str]) -> None:
 def _forward_in_groups(sequence: nn.Sequential, groups, x):
     recomputing = sequence.training and torch.is_grad_enabled()
     for elements, recomputed in groups:
-        if recomputed and recomputing:
-            x = _recomputed(elements, x)
-        else:
-            for element in elements:
-                x = element(x)
+        x = _recomputed(elements, x) if recomputed and recomputing else _run(elements, x)
     return x
 
 

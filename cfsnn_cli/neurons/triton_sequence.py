@@ -137,7 +137,7 @@ class TritonNeuronSequence(torch.autograd.Function):
 
 def _channel_totals(values: torch.Tensor) -> torch.Tensor:
     """Σ over time, batch and positions of [T, B, C, ...] values, per channel C."""
-    return channel_sum(values.reshape(-1, *values.shape[2:])) if values.dim() > 2 else values.sum().reshape(1)
+    return channel_sum(values.flatten(0, 1))  # [T·B, C, ...], or [T·B] for one channel
 
 
 # Left out of torch.compile's graphs, as the numba kernel is: Dynamo would have to trace a kernel
