@@ -48,6 +48,29 @@ class SequenceDropout(nn.Module):
         return f"p={self.p}"
 
 
+class RecurrentSpiking(nn.Module):
+    """A neuron layer over features [T, B, D] whose input at step t also holds W·N_{t−1}: a learned
+    recurrent weight on the layer's own previous spikes (snnTorch's RLeaky, Norse's LIFRecurrent).
+
+    The neuron runs step by step (`neurons/stepwise.py`); `recurrent` is called once per step, so
+    profilers and hooks see it as one more synapse layer fed by spikes.
+
+    Args:
+        width: D, the layer's number of neurons.
+        neuron: a fresh neuron layer of any kind.
+    """
+
+    def __init__(self, width: int, neuron: nn.Module):
+        super().__init__()
+        self.neuron = neuron
+        # torch's Linear initialisation, U(±1/√D): the recurrent input starts as large as a
+        # batch-normed feed-forward input spread over D neurons, neither dominating.
+        self.recurrent = nn.Linear(width, width, bias=False)
+
+    def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
+        return self.neuron(x_seq, feedback=self.recurrent)
+
+
 def conv_bn(in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1) -> TimeFolded:
     """A bias-free square conv with "same" padding (kernel_size // 2), then BatchNorm2d, over every step."""
     conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding=kernel_size // 2, bias=False)

@@ -5,7 +5,14 @@ import math
 from torch import nn
 
 from cfsnn_cli.errors import require
-from cfsnn_cli.models.blocks import NeuronFactory, SequenceDropout, TimeFolded, conv_bn, flatten_to_linear
+from cfsnn_cli.models.blocks import (
+    NeuronFactory,
+    RecurrentSpiking,
+    SequenceDropout,
+    TimeFolded,
+    conv_bn,
+    flatten_to_linear,
+)
 from cfsnn_cli.models.registry import MODELS
 from cfsnn_cli.options import PositiveInt, Probability, Widths
 
@@ -34,13 +41,47 @@ def mlp(
     Returns:
         A module mapping x_seq [T, B, *input_shape] to per-step logits [T, B, K].
     """
+    return _dense_stack(input_shape, num_classes, hidden, batch_norm, dropout, lambda width: neuron())
+
+
+@MODELS.register("rsnn")
+def rsnn(
+    input_shape: tuple[int, ...],
+    num_classes: int,
+    neuron: NeuronFactory,
+    hidden: Widths = [256],  # noqa: B006 (read, never mutated)
+    batch_norm: bool = True,
+    dropout: Probability = 0.0,
+) -> nn.Module:
+    """The `mlp` with a recurrent neuron layer per hidden width: each layer's input at step t also
+    holds W·N_{t−1}, a learned D × D weight on its own previous spikes (`RecurrentSpiking`).
+
+    Args:
+        input_shape: one step's input shape without the batch, e.g. [features] or [C, H, W].
+        num_classes: K, the width of the readout.
+        neuron: a factory of fresh neuron layers, any kind.
+        hidden: the widths of the recurrent layers, one Linear → BN → recurrent neuron stage each.
+        batch_norm: BatchNorm1d after each feed-forward Linear (the recurrent input is not normed).
+        dropout: p in [0, 1) after each recurrent layer, one mask per sample for all T steps (the
+            recurrence reads the spikes before the dropout).
+
+    Returns:
+        A module mapping x_seq [T, B, *input_shape] to per-step logits [T, B, K].
+    """
+    return _dense_stack(
+        input_shape, num_classes, hidden, batch_norm, dropout, lambda width: RecurrentSpiking(width, neuron())
+    )
+
+
+def _dense_stack(input_shape, num_classes, hidden, batch_norm, dropout, spiking_layer) -> nn.Sequential:
+    """Flatten → (Linear → BN → spiking_layer(width) → dropout) per hidden width → Linear readout."""
     layers: list[nn.Module] = []
     width = math.prod(input_shape)
     for index, out in enumerate(hidden):
         linear = nn.Linear(width, out, bias=not batch_norm)
         first = [nn.Flatten(), linear] if index == 0 else [linear]
         layers.append(TimeFolded(*first, *([nn.BatchNorm1d(out)] if batch_norm else [])))
-        layers.append(neuron())
+        layers.append(spiking_layer(out))
         if dropout:
             layers.append(SequenceDropout(dropout))
         width = out

@@ -5,6 +5,7 @@ nothing of it in `state_dict`.
 """
 
 import math
+from functools import partial
 
 import torch
 from torch import nn
@@ -14,6 +15,7 @@ from cfsnn_cli.errors import require
 from cfsnn_cli.neurons.backends import BACKENDS, Backend, sequence_kernel
 from cfsnn_cli.neurons.firing import FiringRule
 from cfsnn_cli.neurons.observe import LayerObservation, current_observations
+from cfsnn_cli.neurons.stepwise import Feedback, stepwise_sequence
 from cfsnn_cli.positive import inverse_softplus
 from cfsnn_cli.surrogates import SigmoidSurrogate, Surrogate
 
@@ -144,11 +146,15 @@ class SpikingNeuron(nn.Module):
         """
         return self.fire_and_reset(self.charge(x_t, v))
 
-    def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
+    def forward(self, x_seq: torch.Tensor, feedback: Feedback | None = None) -> torch.Tensor:
         """Run the whole sequence from V_0 = v_init.
 
         Args:
             x_seq: input currents X_1..X_T, shape [T, B, ...] (channels, if any, on `channel_dim`).
+            feedback: for a recurrent layer, the map from the spikes N_{t−1} [B, ...] to one more
+                input current at step t (N_0 = 0); the layer then runs step by step under autograd
+                (`neurons/stepwise.py`) instead of through its backend's whole-sequence kernel.
+                Only for channels on dim 2 (the default).
 
         Returns:
             The spikes N_1..N_T, same shape: integers in [−D, D] (bipolar) or [0, D], in the
@@ -176,7 +182,11 @@ class SpikingNeuron(nn.Module):
         # which the fused kernel reads in place (channels last) and the torch kernel by strides.
         channels_at = self.channel_dim % x_seq.dim() if x_seq.dim() > 2 else 2
         x_seq = x_seq.movedim(channels_at, 2) if channels_at != 2 else x_seq
-        kernel = sequence_kernel(self.backend, x_seq, self.rule)
+        if feedback is None:
+            kernel = sequence_kernel(self.backend, x_seq, self.rule)
+        else:
+            require(channels_at == 2, "feedback", "a recurrent layer needs its channels on dim 2")
+            kernel = partial(stepwise_sequence, feedback=feedback)
         spikes, positive, negative = kernel(
             x_seq,
             self._ready("decay", x_seq),

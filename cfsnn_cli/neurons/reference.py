@@ -22,12 +22,14 @@ def reference_count(h: torch.Tensor, threshold: torch.Tensor, levels: int, bipol
     return n
 
 
-def reference_sequence(x_seq, beta, threshold, alpha, rule: FiringRule):
-    """Same signature and outputs as NeuronSequence.apply with recording on."""
+def reference_sequence(x_seq, beta, threshold, alpha, rule: FiringRule, feedback=None):
+    """Same signature and outputs as NeuronSequence.apply with recording on; with `feedback`, as
+    `stepwise_sequence` (feedback(N_{t−1}) added to X_t, N_0 = 0)."""
     v = torch.full_like(x_seq[0], rule.v_init)
+    n = torch.zeros_like(x_seq[0])
     spikes, positive, negative = [], 0, 0
     for t in range(x_seq.shape[0]):
-        h = beta * v + x_seq[t]
+        h = beta * v + (x_seq[t] if feedback is None else x_seq[t] + feedback(n))
         step_alpha = alpha[t] if alpha.numel() > 1 else alpha[0]
         smooth = rule.surrogate.smooth_count(h, threshold, step_alpha, rule.levels, rule.bipolar)
         n = reference_count(h.detach(), threshold.detach(), rule.levels, rule.bipolar) + (smooth - smooth.detach())

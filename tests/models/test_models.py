@@ -11,6 +11,7 @@ from cfsnn_cli.surrogates import build_surrogate
 # The smallest input each family is meant for (per-step shape), kept small for a CPU test.
 INPUTS = {
     "mlp": (1, 8, 8),
+    "rsnn": (8,),
     "convnet": (1, 8, 8),
     "resnet19": (3, 32, 32),
     "resnet20": (3, 32, 32),

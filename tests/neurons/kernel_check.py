@@ -11,6 +11,7 @@ from cfsnn_cli.neurons.backends import BACKENDS
 from cfsnn_cli.neurons.fused import FusedNeuronSequence
 from cfsnn_cli.neurons.kernel import NeuronSequence
 from cfsnn_cli.neurons.reference import reference_sequence
+from cfsnn_cli.neurons.stepwise import stepwise_sequence
 
 # name → callable(x_seq, β, θ, α, rule) returning (spikes, Σrelu(H), Σrelu(−H)) with recording on
 KERNELS = {
@@ -21,6 +22,10 @@ KERNELS = {
         x, beta, threshold, alpha, rule, True
     ),
     "triton": lambda x, beta, threshold, alpha, rule: _on_triton_device(x, beta, threshold, alpha, rule),
+    # the recurrent layers' step-by-step path with a feedback of zeros: the same neuron as the others
+    "stepwise": lambda x, beta, threshold, alpha, rule: stepwise_sequence(
+        x, beta, threshold, alpha, rule, True, feedback=torch.zeros_like
+    ),
 }
 
 
