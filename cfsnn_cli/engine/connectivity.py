@@ -5,7 +5,8 @@ linear layers, then three neurons; a residual block adds a shortcut). The autogr
 exactly: walking back from the input of a spiking layer, every path ends at the output of a synapse
 layer (a conv, a linear or a spike × spike product), at the output of another spiking layer (a
 shortcut of spikes) or at the model's input. The synapse layers reached first are the ones feeding
-that spiking layer, through whatever batch norms, poolings and additions lie between.
+that spiking layer, through whatever batch norms, poolings and additions lie between. A recurrent
+layer's feedback synapse, called inside the layer on its own spikes, is read off its call instead.
 """
 
 from collections.abc import Iterable
@@ -29,6 +30,7 @@ def feeding(
     produced: dict[object, str] = {}  # a synapse output's autograd node → the synapse's name
     spiking_outputs: set[object] = set()
     starts: dict[str, list[object]] = {name: [] for name in neurons.values()}
+    recurrent: dict[str, set[str]] = {name: set() for name in neurons.values()}
     order: dict[str, int] = {}
 
     def synapse_called(module, _inputs, output):
@@ -37,12 +39,14 @@ def feeding(
         if output.grad_fn is not None:
             produced[output.grad_fn] = name
 
-    def neuron_called(module, inputs, output):
+    def neuron_called(module, inputs, keywords, output):
         starts[neurons[module]].append(inputs[0].grad_fn)
         spiking_outputs.add(output.grad_fn)
+        if keywords.get("feedback") in synapses:
+            recurrent[neurons[module]].add(synapses[keywords["feedback"]])
 
     hooks = [module.register_forward_hook(synapse_called) for module in synapses]
-    hooks += [module.register_forward_hook(neuron_called) for module in neurons]
+    hooks += [module.register_forward_hook(neuron_called, with_kwargs=True) for module in neurons]
     try:
         with torch.enable_grad():
             model(x_seq)
@@ -50,7 +54,7 @@ def feeding(
         for hook in hooks:
             hook.remove()
     return {
-        name: sorted(_reached(nodes, produced, spiking_outputs), key=order.__getitem__)
+        name: sorted(_reached(nodes, produced, spiking_outputs) | recurrent[name], key=order.__getitem__)
         for name, nodes in starts.items()
     }
 

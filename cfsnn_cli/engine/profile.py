@@ -166,7 +166,8 @@ class _NeuronTally:
         self.histogram = torch.zeros(len(self.edges) + 1, dtype=torch.float64)
         self.fed_by: list[str] = []
 
-    def add(self, x_seq: torch.Tensor, spikes: torch.Tensor) -> None:
+    def add(self, x_seq: torch.Tensor, spikes: torch.Tensor, feedback: nn.Module | None = None) -> None:
+        """One batch: the layer's input x_seq [T, B, ...] and spikes, and a recurrent layer's feedback."""
         neuron, levels = self.neuron, self.neuron.rule.levels
         x_seq, spikes = x_seq.detach().float(), spikes.detach().float()
         steps, batch = spikes.shape[:2]
@@ -175,7 +176,10 @@ class _NeuronTally:
         v = neuron.initial_state(x_seq[0])
         magnitudes = spikes.abs()
         for t in range(steps):  # the membrane H_t is not kept by the kernel: recompute it from X
-            h = neuron.charge(x_seq[t], v)
+            x_t = x_seq[t]
+            if feedback is not None:  # `forward`, not a call: the synapse hooks counted it in the pass
+                x_t = x_t + feedback.forward(spikes[t - 1] if t else torch.zeros_like(x_t))
+            h = neuron.charge(x_t, v)
             _, v = neuron.fire_and_reset(h)
             self.relu_h += float(h.clamp_min(0).sum(dtype=torch.float64))
             self.relu_neg_h += float(h.neg().clamp_min(0).sum(dtype=torch.float64))
@@ -283,7 +287,10 @@ def profile_model(
     pooled = PooledEvents()
 
     def counting_hooks() -> list:
-        hooks = [m.register_forward_hook(lambda m, i, o: neurons[m].add(i[0], o)) for m in neurons]
+        hooks = [
+            m.register_forward_hook(lambda m, i, k, o: neurons[m].add(i[0], o, k.get("feedback")), with_kwargs=True)
+            for m in neurons
+        ]
         hooks += [m.register_forward_hook(lambda m, i, o: synapses[m].add(i[0], o, pooled)) for m in synapses]
         hooks += [m.register_forward_hook(lambda m, i, o: products[m].add(i)) for m in products]
         return hooks + [

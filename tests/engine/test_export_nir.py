@@ -20,6 +20,7 @@ nir = peer("nir")
 CHAINS = {
     "mlp": ((1, 8, 8), {"hidden": [24, 16]}),
     "convnet": ((2, 8, 8), {"channels": [4, 8], "hidden": 16}),
+    "rsnn": ((6,), {"hidden": [12, 10]}),
 }
 EXACT_NEURONS = {
     "lif-hard": ("lif", {"reset": "hard", "tau": 2.0, "threshold": 0.8}),
@@ -35,20 +36,25 @@ def ints(value) -> tuple[int, ...]:
 def simulate_nir(graph, x_seq: np.ndarray):
     """Run a NIR graph over time from NIR 1.0's equations, forward Euler at each neuron's recorded dt,
     in float64: τ·dv/dt = (v_leak − v) + r·I (LIF), dv/dt = r·I (IF); z = v > v_threshold; on z,
-    v ← v_reset. Several edges into one node are summed. Returns the outputs and each neuron's spikes."""
+    v ← v_reset. Several edges into one node are summed. In a cycle, a node fed by a neuron that
+    has not run yet in this step reads that neuron's spikes of the step before (none before the
+    first). Returns the outputs and each neuron's spikes."""
     incoming = {name: [src for src, dst in graph.edges if dst == name] for name in graph.nodes}
+    neurons = {name for name, node in graph.nodes.items() if isinstance(node, nir.LIF | nir.IF)}
     order, done = [], {"input"}
     while len(order) < len(graph.nodes) - 1:
-        for name in graph.nodes:
-            if name not in done and all(src in done for src in incoming[name]):
-                order.append(name)
-                done.add(name)
-    membranes, outputs, spikes = {}, [], {}
+        pending = [name for name in graph.nodes if name not in done]
+        ready = [name for name in pending if all(src in done for src in incoming[name])]
+        if not ready:  # a cycle: start it at the node that reads a neuron's earlier spikes
+            ready = [next(name for name in pending if all(src in done | neurons for src in incoming[name]))]
+        order += ready
+        done |= set(ready)
+    membranes, outputs, spikes, before = {}, [], {}, {}
     for x_t in x_seq:
         values = {"input": torch.as_tensor(x_t, dtype=torch.float64)}
         for name in order:
             node = graph.nodes[name]
-            i = sum(values[src] for src in incoming[name])
+            i = sum(values[src] if src in values else before.get(src, 0.0) for src in incoming[name])
             p = {
                 k: torch.as_tensor(np.asarray(v), dtype=torch.float64)
                 for k, v in vars(node).items()
@@ -56,6 +62,8 @@ def simulate_nir(graph, x_seq: np.ndarray):
             }
             if isinstance(node, nir.Affine):
                 y = i @ p["weight"].T + p["bias"]
+            elif isinstance(node, nir.Linear):
+                y = i @ p["weight"].T if torch.is_tensor(i) else 0.0  # 0.0: no spikes before the first step
             elif isinstance(node, nir.Conv2d):
                 y = F.conv2d(
                     i,
@@ -87,6 +95,7 @@ def simulate_nir(graph, x_seq: np.ndarray):
             else:
                 raise AssertionError(f"the simulator knows no {type(node).__name__}")
             values[name] = y
+        before = values
     return torch.stack(outputs), [torch.stack(s) for s in spikes.values()]
 
 
@@ -100,7 +109,7 @@ def test_nir_file_simulated_from_nirs_equations_gives_the_same_spikes(kind, neur
     nir.write(path, model_to_nir(folded, shape))
     graph = nir.read(path)
     assert {type(n).__name__ for n in graph.nodes.values()} <= {
-        "Input", "Output", "Affine", "Conv2d", "Flatten", "AvgPool2d", "LIF", "IF"
+        "Input", "Output", "Affine", "Linear", "Conv2d", "Flatten", "AvgPool2d", "LIF", "IF"
     }  # fmt: skip
     x_seq = inputs_away_from_threshold([model, folded], 5, 3, shape, scale=2.0)
     with torch.no_grad():

@@ -22,9 +22,9 @@ NEURONS = {
     "cf3": ("cf", {"levels": 3, "tau": 4.0}),
     "lif": ("lif", {"reset": "soft"}),
 }
-SHAPES = {"convnet": (2, 8, 8), "resnet20": (3, 8, 8)}
-T = {"convnet": 4, "resnet20": 2}
-OPTIONS = {"convnet": {"channels": [4, 8], "hidden": 16}, "resnet20": {"width": 4}}
+SHAPES = {"convnet": (2, 8, 8), "resnet20": (3, 8, 8), "rsnn": (6,)}
+T = {"convnet": 4, "resnet20": 2, "rsnn": 5}
+OPTIONS = {"convnet": {"channels": [4, 8], "hidden": 16}, "resnet20": {"width": 4}, "rsnn": {"hidden": [12, 10]}}
 
 
 def build(kind: str, neuron: str) -> torch.nn.Module:
@@ -32,29 +32,33 @@ def build(kind: str, neuron: str) -> torch.nn.Module:
 
 
 def onnx_steps(session, x_seq: np.ndarray, layers: int):
-    """The caller's loop over T with the step graph: membranes in, membranes out."""
-    states = {f"v_{i}": None for i in range(layers)}
-    shapes = {i.name: i.shape for i in session.get_inputs()}
+    """The caller's loop over T with the step graph: states in, states out, read by their names
+    (every state starts at zero: V_0 = v_init = 0 for every kind tested here, no spikes before t = 1)."""
+    shapes = {i.name: i.shape for i in session.get_inputs() if i.name != "x"}
+    states = {name: np.zeros([x_seq.shape[1], *shape[1:]], np.float32) for name, shape in shapes.items()}
+    names = [o.name for o in session.get_outputs()]
     logits, spikes = [], []
     for x_t in x_seq:
-        if states["v_0"] is None:  # V_0 = v_init = 0 for every kind tested here
-            states = {name: np.zeros([x_t.shape[0], *shapes[name][1:]], np.float32) for name in states}
-        outputs = session.run(None, {"x": x_t, **states})
-        logits.append(outputs[0])
-        states = {f"v_{i}": outputs[1 + i] for i in range(layers)}
-        spikes.append(outputs[1 + layers :])
+        outputs = dict(zip(names, session.run(None, {"x": x_t, **states}), strict=True))
+        logits.append(outputs["logits"])
+        states = {name: outputs[f"{name}_next"] for name in states}
+        spikes.append([outputs[f"spikes_{i}"] for i in range(layers)])
     return np.stack(logits), [np.stack(layer) for layer in zip(*spikes, strict=True)]
 
 
 @pytest.mark.parametrize("mode", ["step", "unrolled"])
 @pytest.mark.parametrize("neuron", list(NEURONS))
-@pytest.mark.parametrize("kind", ["convnet", pytest.param("resnet20", marks=pytest.mark.slow)])  # export: ~30 s each
+@pytest.mark.parametrize(
+    "kind", ["convnet", "rsnn", pytest.param("resnet20", marks=pytest.mark.slow)]
+)  # resnet20: ~30 s
 def test_onnxruntime_gives_pytorch_spikes_and_logits(kind, neuron, mode, tmp_path):
     model = build(kind, neuron)
     layers = len(neuron_layers(model))
     path = tmp_path / f"{kind}.onnx"
     info = export_onnx(model, SHAPES[kind], path, mode, T[kind], 18)
     assert info["neuron_layers"] == layers
+    if mode == "step" and kind == "rsnn":  # each recurrent layer's previous spikes: one more state
+        assert info["inputs"] == ["x", "v_0", "r_0", "v_1", "r_1"]
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     largest = 0.0
     for batch in (1, 7):

@@ -163,7 +163,7 @@ def recount_synops(model: nn.Module, x_seq: torch.Tensor) -> dict[str, float]:
 
 @pytest.mark.parametrize("config", sorted(NEURON_CONFIGS))
 @pytest.mark.parametrize(
-    "kind", [pytest.param(k, marks=() if k in ("mlp", "convnet") else pytest.mark.slow) for k in MODELS.kinds()]
+    "kind", [pytest.param(k, marks=() if k in ("mlp", "convnet", "rsnn") else pytest.mark.slow) for k in MODELS.kinds()]
 )
 def test_synops_equal_an_independent_recount_for_every_model(kind, config):
     torch.manual_seed(0)
@@ -179,6 +179,26 @@ def test_synops_equal_an_independent_recount_for_every_model(kind, config):
     for name, synops in expected.items():
         assert measured[name] == pytest.approx(synops, rel=1e-9), name
     assert profile.synops > 0 and profile.macs > 0  # spikes flowed, and the real-valued stem is MACs
+
+
+def test_a_recurrent_layer_is_fed_by_its_own_synapse_and_its_membrane_recount_holds_the_feedback():
+    from cfsnn_cli.neurons.observe import observe
+
+    torch.manual_seed(0)
+    model = MODELS.get("rsnn")(input_shape=(6,), num_classes=3, neuron=lambda: CFNeuron(levels=3), hidden=[8])
+    with torch.no_grad():
+        model[1].recurrent.weight.mul_(4)  # feedback large enough to move H by more than round-off
+    x_seq = torch.rand(5, 4, 6) * 2
+    profile = profile_model(model, [(x_seq, torch.zeros(4))])
+    [layer] = profile.layers
+    recurrent = next(s for s in profile.synapses if s.name == "1.recurrent")
+    assert layer.fed_by == ["0.layer.1", "1.recurrent"] and recurrent.feeds == ["1.neuron"]
+    assert recurrent.input == "spikes" and recurrent.synops > 0
+    with torch.no_grad(), observe() as seen:
+        model(x_seq)  # the kernel's own Σrelu(H), which saw the feedback
+    [kernel] = seen.layers
+    assert layer.mean_relu_h == pytest.approx(float(kernel.positive.sum()) / (5 * 4 * 8), rel=1e-6)
+    assert layer.mean_relu_neg_h == pytest.approx(float(kernel.negative.sum()) / (5 * 4 * 8), rel=1e-6)
 
 
 @pytest.mark.parametrize("kind", NEURONS.kinds())
@@ -270,7 +290,8 @@ def _zoo_profile(kind: str):
 
 
 @pytest.mark.parametrize(
-    "kind", [pytest.param(k, marks=() if k in ("mlp", "spikformer") else pytest.mark.slow) for k in MODELS.kinds()]
+    "kind",
+    [pytest.param(k, marks=() if k in ("mlp", "rsnn", "spikformer") else pytest.mark.slow) for k in MODELS.kinds()],
 )
 def test_every_zoo_models_profile_follows_the_documented_schema_and_says_what_feeds_what(kind):
     from jsonschema import Draft202012Validator

@@ -12,6 +12,10 @@ Everything else — a soft reset, a CF neuron (signed, multi-level, subtractive)
 non-zero initial potentials, residual wiring, max or adaptive pooling — is refused with the reason.
 The one difference that remains: cfsnn fires at H ≥ θ, NIR at v > θ, so a potential exactly on
 the threshold fires here and not there.
+
+A recurrent layer is a cycle, neuron → Linear(W_rec) → the same neuron, NIR's way of writing
+recurrence (snnTorch exports its RLeaky so); a discrete-time reader evaluates the cycle's Linear on
+the spikes of the step before, which is cfsnn's N_{t−1} feedback.
 """
 
 import io
@@ -25,7 +29,7 @@ from cfsnn_cli.atomic import atomic_write_bytes
 from cfsnn_cli.engine.export.bundle import folded_copy
 from cfsnn_cli.engine.model_file import ModelCheckpoint
 from cfsnn_cli.errors import CfsnnError
-from cfsnn_cli.models.blocks import SequenceDropout, TimeFolded
+from cfsnn_cli.models.blocks import RecurrentSpiking, SequenceDropout, TimeFolded
 from cfsnn_cli.neurons.base import SpikingNeuron
 
 DT = 1e-4  # the time step recorded in every neuron node (snnTorch's convention)
@@ -43,7 +47,7 @@ def _chain(module: nn.Module) -> list[nn.Module]:
         return _chain(module.layer)
     if isinstance(module, SequenceDropout | nn.Identity):
         return []  # identity in eval mode
-    if isinstance(module, SpikingNeuron | nn.Conv2d | nn.Linear | nn.Flatten | nn.AvgPool2d):
+    if isinstance(module, SpikingNeuron | RecurrentSpiking | nn.Conv2d | nn.Linear | nn.Flatten | nn.AvgPool2d):
         return [module]
     if isinstance(module, nn.modules.batchnorm._BatchNorm):
         raise _refuse("a batch norm that follows no conv or linear layer cannot be folded")
@@ -92,6 +96,8 @@ def _node(layer: nn.Module, shape: tuple[int, ...], name: str):
 
     if isinstance(layer, SpikingNeuron):
         return _neuron_node(layer, shape, name)
+    if isinstance(layer, RecurrentSpiking):
+        return _neuron_node(layer.neuron, shape, name)
     if isinstance(layer, nn.Linear):
         weight = layer.weight.detach().numpy()
         bias = layer.bias.detach().numpy() if layer.bias is not None else np.zeros(weight.shape[0], np.float32)
@@ -125,7 +131,7 @@ def model_to_nir(model: nn.Module, input_shape: tuple[int, ...]):
     import nir
 
     layers = _chain(model)
-    if not any(isinstance(layer, SpikingNeuron) for layer in layers):
+    if not any(isinstance(layer, SpikingNeuron | RecurrentSpiking) for layer in layers):
         raise _refuse("it has no neuron layer")
     nodes = {"input": nir.Input(input_type={"input": np.asarray(input_shape)})}
     edges = []
@@ -135,8 +141,11 @@ def model_to_nir(model: nn.Module, input_shape: tuple[int, ...]):
         name = f"{index}_{type(layer).__name__.lower()}"
         nodes[name] = _node(layer, shape, f"layer {names.get(layer, name)} ({type(layer).__name__})")
         edges.append((previous, name))
+        if isinstance(layer, RecurrentSpiking):
+            nodes[f"{name}_recurrent"] = nir.Linear(weight=layer.recurrent.weight.detach().numpy())
+            edges += [(name, f"{name}_recurrent"), (f"{name}_recurrent", name)]
         previous = name
-        if not isinstance(layer, SpikingNeuron):
+        if not isinstance(layer, SpikingNeuron | RecurrentSpiking):
             with torch.no_grad():
                 shape = tuple(layer(torch.zeros(1, *shape)).shape[1:])
     nodes["output"] = nir.Output(output_type={"output": np.asarray(shape)})

@@ -1,8 +1,9 @@
 """ONNX export of a model's inference path, in two modes (docs/export.md):
 
-- `step`: one time step; inputs `x` [B, ...] and `v_0` … `v_{L−1}` (the membrane potentials of the
-  L neuron layers), outputs `logits` [B, K], the new potentials `v_0_next` … and each layer's spikes
-  `spikes_0` …; the caller loops over any T.
+- `step`: one time step; inputs `x` [B, ...] and the states `v_0` … `v_{L−1}` (the membrane
+  potentials of the L neuron layers, and after `v_i` an `r_i` for a recurrent layer i: its spikes
+  of the step before, zeros at the start), outputs `logits` [B, K], the new states `v_0_next` …
+  (`r_i_next` equals `spikes_i`) and each layer's spikes `spikes_0` …; the caller loops over any T.
 - `unrolled`: the whole sequence for a fixed T; input `x` [T, B, ...], outputs `logits` [T, B, K]
   and `spikes_0` … [T, B, ...].
 
@@ -19,7 +20,7 @@ import torch
 from torch import nn
 
 from cfsnn_cli.atomic import atomic_write_bytes
-from cfsnn_cli.engine.step import initial_states, neuron_layers, step_model
+from cfsnn_cli.engine.step import initial_states, neuron_layers, state_names, step_model
 
 MODES = ("step", "unrolled")
 DEFAULT_OPSET = 18
@@ -54,11 +55,11 @@ class UnrolledGraph(nn.Module):
         return (torch.stack(logits), *(torch.stack(layer) for layer in zip(*spikes, strict=True)))
 
 
-def graph_io_names(layers: int, mode: str) -> tuple[list[str], list[str]]:
-    """The graph's input and output names for a model with `layers` neuron layers."""
+def graph_io_names(layers: int, states: list[str], mode: str) -> tuple[list[str], list[str]]:
+    """The graph's input and output names for a model with `layers` neuron layers and these states."""
     spikes = [f"spikes_{i}" for i in range(layers)]
     if mode == "step":
-        return ["x"] + [f"v_{i}" for i in range(layers)], ["logits"] + [f"v_{i}_next" for i in range(layers)] + spikes
+        return ["x", *states], ["logits", *(f"{state}_next" for state in states), *spikes]
     return ["x"], ["logits", *spikes]
 
 
@@ -87,7 +88,7 @@ def export_onnx(
     batch = Dim("batch", min=1, max=1 << 16)
     example_x = torch.rand(2, *input_shape)
     layers = len(neuron_layers(model))
-    input_names, output_names = graph_io_names(layers, mode)
+    input_names, output_names = graph_io_names(layers, state_names(model, example_x), mode)
     if mode == "step":
         graph = StepGraph(model).eval()
         states = initial_states(model, example_x)
