@@ -23,12 +23,14 @@ def compare(
         Path | None,
         typer.Option(
             "--plot",
-            help="Also draw each configuration's test accuracy per epoch to this file (.png, .pdf or .svg).",
+            help="Also draw each configuration's test accuracy per epoch, and accuracy against SynOps, "
+            "to this file (.png, .pdf or .svg).",
             show_default=False,
         ),
     ] = None,
 ) -> None:
-    """The recipe fields that differ, final and best test accuracy, epochs, time and firing rate."""
+    """The recipe fields that differ, final and best test accuracy, epochs, time, firing rate, and
+    SynOps and energy per sample with the accuracy-against-SynOps Pareto front."""
     from cfsnn_cli.atomic import atomic_write_text
     from cfsnn_cli.cli.compare_plot import comparison_plot
     from cfsnn_cli.cli.compare_render import comparison_title, print_comparison

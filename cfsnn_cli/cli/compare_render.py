@@ -35,6 +35,22 @@ def spread(summary, scale: float, digits: int) -> str:
     return text if summary.std is None else f"{text} ±{scale * summary.std:.{digits}f}"
 
 
+def si_figure(value: float) -> str:
+    """Three significant digits with an SI prefix: 8029 → 8.03k, 1.234e9 → 1.23G."""
+    for factor, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= factor:
+            return f"{value / factor:.3g}{prefix}"
+    return f"{value:.3g}"
+
+
+def si_spread(summary) -> str:
+    """`spread` for counts that span orders of magnitude (SynOps, pJ): 8.03k ±112."""
+    if summary.mean is None:
+        return MISSING
+    text = si_figure(summary.mean)
+    return text if summary.std is None else f"{text} ±{si_figure(summary.std)}"
+
+
 def scaled_figure(value: float | None, scale: float, digits: int) -> str:
     """`value` times `scale` to `digits` decimals (100 makes a fraction a percentage); a dash if missing."""
     return MISSING if value is None else f"{scale * value:.{digits}f}"
@@ -74,9 +90,12 @@ def _comparison_table(comparison, title: str, split_fields: bool) -> Table:
         notes.append("a row 'seed N' is an unfinished run (epochs done/planned), left out of the means")
     if comparison.passed_over:
         notes.append(f"{len(comparison.passed_over)} trial folder(s) without a recipe.toml passed over")
+    front = comparison.front()
+    if any(front):
+        notes.append("* on the front of final accuracy against SynOps: no other row is as accurate for fewer")
     table = Table(title=title, caption="; ".join(notes), box=box.SIMPLE_HEAVY, show_edge=False, padding=(0, 0, 0, 1))
     rows: list[tuple[list[str], str | None]] = []  # cells and style: a table's widths need every cell first
-    for configuration in comparison.configurations:
+    for configuration, on_front in zip(comparison.configurations, front, strict=True):
         cells = [
             *(field_value(value) for value in configuration.fields.values()),
             str(len(configuration.finished)),
@@ -85,6 +104,9 @@ def _comparison_table(comparison, title: str, split_fields: bool) -> Table:
             spread(configuration.summary("best_accuracy"), 100, 2),
             scaled_figure(configuration.summary("seconds").mean, 1, 1),
             spread(configuration.summary("firing_rate"), 1, 3),
+            si_spread(configuration.summary("synops")),
+            si_spread(configuration.summary("energy")),
+            "*" if on_front else "",
         ]
         rows.append((cells, None))
         for run in configuration.unfinished:
@@ -96,6 +118,9 @@ def _comparison_table(comparison, title: str, split_fields: bool) -> Table:
                 scaled_figure(run.best_accuracy, 100, 2),
                 scaled_figure(run.seconds, 1, 1),
                 scaled_figure(run.firing_rate, 1, 3),
+                MISSING if run.synops is None else si_figure(run.synops),
+                MISSING if run.energy is None else si_figure(run.energy),
+                "",
             ]
             rows.append((cells, "dim"))
 
@@ -108,7 +133,9 @@ def _comparison_table(comparison, title: str, split_fields: bool) -> Table:
         return max(map(len, words), default=1)
 
     headers = [field_header(field, split_fields) for field in comparison.fields]
-    headers += ["seeds", "epochs", "final acc %", "best acc %", "time s", "firing rate"]
+    headers += ["seeds", "epochs", "final acc %", "best acc %", "time s", "firing rate", "SynOps", "energy pJ", "front"]
+    if not any(run.synops is not None for run in comparison.runs):  # runs from before costs were recorded
+        headers, rows = headers[:-3], [(cells[:-3], style) for cells, style in rows]
     for index, header in enumerate(headers):
         justify = "left" if index < len(comparison.fields) else "right"
         table.add_column(header, justify=justify, overflow="fold", min_width=widest_word(index, header))

@@ -110,6 +110,17 @@ class Run:
         """The last epoch's test firing rate, where training measured one."""
         return self.history[-1].get("test_firing_rate") if self.history else None
 
+    @property
+    def synops(self) -> float | None:
+        """The trained model's synaptic operations per test sample (the last epoch's profile), where
+        the run recorded it (runs trained before cfsnn recorded it have none)."""
+        return self.history[-1].get("test_synops") if self.history else None
+
+    @property
+    def energy(self) -> float | None:
+        """The trained model's energy per test sample in pJ at the 45 nm preset, where recorded."""
+        return self.history[-1].get("test_energy_pj") if self.history else None
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "path": str(self.path),
@@ -123,6 +134,8 @@ class Run:
             "best_epoch": self.best_epoch,
             "seconds": self.seconds,
             "test_firing_rate": self.firing_rate,
+            "test_synops": self.synops,
+            "test_energy_pj": self.energy,
             "test_accuracy": self.test_accuracy,
         }
 
@@ -173,7 +186,8 @@ class Configuration:
         return sorted({_identity(seed): seed for seed in seeds if seeds.count(seed) > 1}.values(), key=_sort_key)
 
     def summary(self, number: str) -> Summary:
-        """`number` ("final_accuracy", "best_accuracy", "seconds" or "firing_rate") over the finished runs."""
+        """`number` ("final_accuracy", "best_accuracy", "seconds", "firing_rate", "synops" or
+        "energy") over the finished runs."""
         return Summary.of([getattr(run, number) for run in self.finished])
 
     def curve(self) -> Curve:
@@ -200,6 +214,8 @@ class Configuration:
             "best_test_accuracy": self.summary("best_accuracy").to_dict(),
             "seconds": self.summary("seconds").to_dict(),
             "test_firing_rate": self.summary("firing_rate").to_dict(),
+            "test_synops": self.summary("synops").to_dict(),
+            "test_energy_pj": self.summary("energy").to_dict(),
             "curve": self.curve().to_dict(),
             "runs": [run.to_dict() for run in self.runs],
         }
@@ -221,10 +237,29 @@ class Comparison:
     def names(self) -> list[str]:
         return sorted({str(run.recipe.get("name")) for run in self.runs})
 
+    def front(self) -> list[bool | None]:
+        """For each configuration, whether it is on the Pareto front of mean final accuracy against
+        mean SynOps: no other configuration is at least as accurate with at most as many SynOps and
+        better in one of them. None for a configuration without both numbers."""
+        points = [(c.summary("final_accuracy").mean, c.summary("synops").mean) for c in self.configurations]
+        known = [(accuracy, synops) for accuracy, synops in points if accuracy is not None and synops is not None]
+
+        def dominated(accuracy: float, synops: float) -> bool:
+            return any(a >= accuracy and s <= synops and (a, s) != (accuracy, synops) for a, s in known)
+
+        return [
+            None if accuracy is None or synops is None else not dominated(accuracy, synops)
+            for accuracy, synops in points
+        ]
+
     def to_dict(self) -> dict[str, Any]:
+        configurations = [
+            configuration.to_dict() | {"pareto_front": on_front}
+            for configuration, on_front in zip(self.configurations, self.front(), strict=True)
+        ]
         return {
             "fields": self.fields,
-            "configurations": [configuration.to_dict() for configuration in self.configurations],
+            "configurations": configurations,
             "passed_over": [str(path) for path in self.passed_over],
         }
 
@@ -324,9 +359,9 @@ def _read_history(run_dir: Path) -> list[dict[str, Any]]:
         for key in ("epoch", "test_accuracy", "seconds"):
             if not _is_number(metrics.get(key)):
                 raise CfsnnError("metrics", f"line {line}: {key} is missing or not a number", str(path))
-        rate = metrics.get("test_firing_rate")
-        if rate is not None and not _is_number(rate):
-            raise CfsnnError("metrics", f"line {line}: test_firing_rate is not a number", str(path))
+        for key in ("test_firing_rate", "test_synops", "test_energy_pj"):
+            if metrics.get(key) is not None and not _is_number(metrics[key]):
+                raise CfsnnError("metrics", f"line {line}: {key} is not a number", str(path))
     return history
 
 

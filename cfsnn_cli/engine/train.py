@@ -16,6 +16,7 @@ from cfsnn_cli.engine import distributed
 from cfsnn_cli.engine.build import pick_device, training_module
 from cfsnn_cli.engine.distributed import World
 from cfsnn_cli.engine.evaluate import Evaluation, evaluate
+from cfsnn_cli.engine.final_profile import profile_totals
 from cfsnn_cli.engine.report import EpochFinished, Reporter, StepFinished
 from cfsnn_cli.engine.run_writer import RunWriter
 from cfsnn_cli.engine.schedule import learning_rate
@@ -144,6 +145,8 @@ def _train(
             metrics = epoch_metrics(
                 epoch, position, evaluation, lr, seconds, samples_before, setup.objective.needs_observations
             )
+            if epoch + 1 == recipe.train.epochs:  # the trained model's cost, beside its accuracy
+                metrics |= profile_totals(setup.model, setup.test_loader, world, device)
             is_best = evaluation.top1 > position.best_accuracy
             position = finished_epoch(epoch, position, evaluation.top1)
             writer.save_epoch(metrics, evaluation.layer_firing_rates, position, is_best)

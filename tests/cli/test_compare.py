@@ -34,9 +34,12 @@ def grid_overrides():
     ]
 
 
-def write_run(folder: Path, overrides: list[str], epochs_done: int, rng: random.Random, firing: bool = False) -> Path:
+def write_run(
+    folder: Path, overrides: list[str], epochs_done: int, rng: random.Random, firing: bool = False, synops: float = 0
+) -> Path:
     """A run folder as `cfsnn train` leaves it (recipe.toml from the real Recipe.to_toml), with
-    made-up metrics for `epochs_done` epochs."""
+    made-up metrics for `epochs_done` epochs; `synops` > 0 records the final profile's totals
+    (SynOps near it, and an energy) in the last line, as a finished run does."""
     recipe = load_recipe("quickstart", ["train.epochs=3", *overrides])
     folder.mkdir(parents=True)
     (folder / "recipe.toml").write_text(recipe.to_toml())
@@ -47,6 +50,9 @@ def write_run(folder: Path, overrides: list[str], epochs_done: int, rng: random.
         metrics |= {"seconds": rng.uniform(0.5, 2.0), "samples_per_second": 1000.0}
         if firing:
             metrics |= {"test_firing_rate": rng.uniform(0.01, 0.3), "layer_firing_rates": {"1": 0.1}}
+        if synops and epoch == epochs_done:
+            metrics |= {"test_synops": synops * rng.uniform(0.95, 1.05), "test_macs": 4096.0}
+            metrics |= {"test_energy_pj": 0.9 * metrics["test_synops"] + 4.6 * 4096}
         lines.append(json.dumps(metrics) + "\n")
     (folder / "metrics.jsonl").write_text("".join(lines))
     return folder
@@ -165,6 +171,42 @@ def test_a_single_run_folder_and_a_plot(tmp_path):
     assert "1 run in 1 configuration" in result.stdout
     with Image.open(plot) as image:
         assert image.format == "PNG" and image.size[0] > 100
+
+
+def test_costs_are_columns_and_the_front_is_what_no_other_configuration_beats(tmp_path):
+    from cfsnn_cli.cli.compare_plot import comparison_figure
+    from cfsnn_cli.cli.compare_render import si_figure
+    from cfsnn_cli.engine.compare import find_runs, read_runs
+
+    rng = random.Random(5)
+    # (hidden, SynOps): the wider net costs more; the grid's accuracies are random
+    costs = {16: 5_000.0, 32: 9_000.0, 48: 20_000.0}
+    folders = [
+        write_run(tmp_path / f"h{hidden}-s{seed}", [f"model.hidden=[{hidden}]", f"seed={seed}"], 3, rng, synops=synops)
+        for hidden, synops in costs.items()
+        for seed in SEEDS
+    ]
+    report_path = tmp_path / "compare.json"
+    result = run("compare", *folders, "--json", report_path, "--plot", tmp_path / "c.png")
+    assert result.exit_code == 0, result.output
+    report = json.loads(report_path.read_text())
+    points = []
+    for configuration in report["configurations"]:
+        finals = [metrics_of(run["path"])[-1] for run in configuration["runs"]]
+        for key in ("test_synops", "test_energy_pj"):
+            assert configuration[key]["values"] == [line[key] for line in finals]
+            assert configuration[key]["mean"] == statistics.mean(line[key] for line in finals)
+        points.append((configuration["final_test_accuracy"]["mean"], configuration["test_synops"]["mean"]))
+        assert si_figure(configuration["test_synops"]["mean"]) in result.stdout
+    # the front by brute force: nobody else at least as accurate and at most as costly
+    for (accuracy, synops), configuration in zip(points, report["configurations"], strict=True):
+        beaten = any(a >= accuracy and s <= synops and (a, s) != (accuracy, synops) for a, s in points)
+        assert configuration["pareto_front"] is not beaten
+    assert report["configurations"][0]["pareto_front"]  # the cheapest is always on it
+    assert all(word in result.stdout for word in ("SynOps", "energy", "pJ", "front", "on the front"))
+    figure = comparison_figure(read_runs(find_runs(folders)), "t")
+    _, costs_panel = figure.axes
+    assert costs_panel.get_xscale() == "log" and len(costs_panel.containers) == len(costs)  # one point each
 
 
 def test_runs_and_sweeps_mix_and_a_run_given_twice_counts_once(sweep, tmp_path):

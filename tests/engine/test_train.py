@@ -91,3 +91,16 @@ def test_a_compiled_run_saves_what_an_uncompiled_one_does_and_eval_loads_it(tmp_
     _, evaluation = evaluate_checkpoint(tmp_path / "compiled")
     [metrics] = read_metrics(tmp_path / "compiled")
     assert evaluation.top1 == metrics["test_accuracy"] > 0.5
+
+
+def test_the_last_epoch_records_the_trained_models_cost_as_profile_spikes_measures_it(tmp_path):
+    from cfsnn_cli.engine.profile import profile_checkpoint
+
+    result = train(tiny_recipe(), tmp_path / "run")
+    lines = [json.loads(line) for line in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert "test_synops" not in lines[0]  # one profile per run, of the model it ends with
+    _, profile = profile_checkpoint(result.run_dir / "model.safetensors")
+    assert profile.synops > 0
+    assert lines[-1]["test_synops"] == pytest.approx(profile.synops, rel=1e-9)
+    assert lines[-1]["test_macs"] == pytest.approx(profile.macs, rel=1e-9)
+    assert lines[-1]["test_energy_pj"] == pytest.approx(profile.energy.total_pj, rel=1e-9)
