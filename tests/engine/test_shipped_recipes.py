@@ -62,6 +62,8 @@ def tiny_overrides(recipe, root: Path) -> list[str]:
         overrides.append("schedule.warmup_epochs=0")
     if recipe.data.kind == "shd":
         overrides.append("data.timesteps=20")  # frames of SHD's fixed 10 ms bins, 200 ms in all
+    elif recipe.data.kind == "sequential-digits":
+        pass  # T is the sequence's length, fixed by the order
     else:
         overrides.append(f"data.timesteps={min(recipe.data.timesteps, 4)}")  # the recipe's parts, fewer steps
     return overrides
