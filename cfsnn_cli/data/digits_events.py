@@ -22,7 +22,7 @@ from cfsnn_cli.data.digits import digits_arrays
 from cfsnn_cli.data.event_augment import frame_augmentation
 from cfsnn_cli.data.frames import event_framer, framed_split
 from cfsnn_cli.data.registry import DATASETS, INPUT_SHAPES
-from cfsnn_cli.options import NonNegativeInt, Probability
+from cfsnn_cli.options import NonNegative, NonNegativeInt, Probability
 
 SENSOR = 34
 DIGIT_SIZE = 24  # pixels the 8×8 digit covers on the sensor
@@ -87,6 +87,7 @@ def digits_events(
     timesteps: int,
     frame_size: Annotated[int, Ge(4), Le(SENSOR)] = SENSOR,
     contrast: Annotated[float, Gt(0), Lt(1)] = 0.15,
+    window_ms: NonNegative = 0.0,
     flip: bool = False,
     roll: NonNegativeInt = 0,
     drop: Probability = 0.0,
@@ -99,7 +100,9 @@ def digits_events(
     Args:
         split: "train" or "test", the split of `digits`.
         augment: apply the augmentations below (the engine turns them on for the training split).
-        timesteps: T, the number of equal-duration frames per sample (the 300 ms recording in T bins).
+        timesteps: T, the number of frames per sample.
+        window_ms: 0 splits each recording (about 300 ms) into T equal bins; > 0 makes frames of that
+            many milliseconds of real time and keeps the first T (padding with empty frames).
         frame_size: F, the side of the square frames in pixels, 4 to 34 (the sensor's side).
         contrast: the emulated camera's contrast threshold C in (0, 1), a step of log intensity;
             smaller C gives more events.
@@ -122,9 +125,15 @@ def digits_events(
         labels=[int(label) for label in labels],
         class_names=[str(d) for d in range(10)],
         identity=lambda i: f"{split}#{i}",
-        to_frames=event_framer((SENSOR, SENSOR, 2), (frame_size, frame_size), timesteps, 0.0),
+        to_frames=event_framer((SENSOR, SENSOR, 2), (frame_size, frame_size), timesteps, window_ms),
         input_shape=(2, frame_size, frame_size),
-        settings={"timesteps": timesteps, "frame_size": frame_size, "contrast": contrast, "emulator": 1},
+        settings={
+            "timesteps": timesteps,
+            "frame_size": frame_size,
+            "contrast": contrast,
+            "window_ms": window_ms,
+            "emulator": 1,
+        },
         timesteps=timesteps,
         cache=cache,
         cache_dir=cache_dir,

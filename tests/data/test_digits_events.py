@@ -52,3 +52,15 @@ def test_the_shipped_recipe_reaches_90_percent(tmp_path):
     final = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
     print(f"digits-events: test accuracy {final['test_accuracy']:.4f} after {final['epoch']} epochs")
     assert final["test_accuracy"] >= 0.90
+
+
+def test_fixed_windows_frame_real_time_and_keep_the_first_T(tmp_path):
+    build = DATASETS.get("digits-events")
+    binned = build("test", augment=False, timesteps=8, frame_size=17, cache=False)
+    windowed = build("test", augment=False, timesteps=8, frame_size=17, window_ms=10.0, cache=False)
+    covering = build("test", augment=False, timesteps=16, frame_size=17, window_ms=20.0, cache=False)
+    all_events = int(binned.dataset[0][0].sum())
+    assert windowed.dataset[0][0].shape == (8, 2, 17, 17)
+    assert 0 < int(windowed.dataset[0][0].sum()) < all_events / 2  # 80 ms of the 300 ms recording
+    # 16 windows of 20 ms span the recording; tonic leaves out the last window if it is incomplete
+    assert 0.9 * all_events < int(covering.dataset[0][0].sum()) <= all_events
