@@ -5,11 +5,15 @@
 #   bash benchmarks/ablation.sh digits-events   # ~45 min on 2 cores
 #   bash benchmarks/ablation.sh sequential-digits          # rows, T = 8: ~6 min on 2 cores
 #   bash benchmarks/ablation.sh sequential-digits-pixels   # pixels, T = 64: ~20 min on 2 cores
-# Rerunning resumes; the sweeps land in sweeps/ablation-RECIPE/ (or the folder given second).
+#   bash benchmarks/ablation.sh digits-events sweeps/ablation-digits-events-t16 \
+#       --set data.timesteps=16 --set data.window_ms=18.75 --set data.frame_size=17   # ~45 min
+# Rerunning resumes; the sweeps land in sweeps/ablation-RECIPE/ (or the folder given second); any
+# further arguments (--set ...) apply to every configuration.
 set -euo pipefail
 recipe=${1:-quickstart}
 out=${2:-sweeps/ablation-$recipe}
-sweep() { cfsnn sweep "$recipe" --seeds 3 --workers 2 "$@"; }
+shared=("${@:3}")
+sweep() { cfsnn sweep "$recipe" --seeds 3 --workers 2 "${shared[@]}" "$@"; }
 
 # plain LIF, a fixed surrogate, no PN term: at the usual threshold and at the CF default's
 sweep --out "$out/lif" --set neuron.kind=lif --set surrogate.learnable=none --set loss.balance=0 \
@@ -26,9 +30,12 @@ sweep --out "$out/cf-alpha-pn" --grid loss.balance=0.1,1,3
 # α with a ten times larger learning rate; three spike levels
 sweep --out "$out/cf-alpha-lr" --set surrogate.lr_scale=10
 sweep --out "$out/cf-levels3" --set neuron.levels=3
-# the sequential tasks' recipes are recurrent: the same recipe without the recurrence
+# the sequential tasks' recipes are recurrent: the same recipe without the recurrence; the
+# event recipe is a feed-forward convnet: one recurrent layer of 128 in its place
 if [[ $recipe == sequential-digits* ]]; then
     sweep --out "$out/feed-forward" --set model.kind=mlp
+elif [[ $recipe == digits-events ]]; then
+    sweep --out "$out/recurrent" --set 'model={kind="rsnn", hidden=[128]}'
 fi
 
 COLUMNS=200 cfsnn compare "$out"/* --json "$out/compare.json" --plot "$out/compare.png"
