@@ -22,7 +22,7 @@ Rows:
   whole-sequence kernels, the floor under what a recurrent layer can cost.
 
 Columns: ms, the median of interleaved rounds (common.interleaved_timing); × loop, the plain
-loop's time ÷ this row's; × SJ, SpikingJelly's ÷ this row's (above 1 = faster).
+loop's time for the same neuron ÷ this row's; × SJ, SpikingJelly's ÷ this row's (above 1 = faster).
 """
 
 import argparse
@@ -42,7 +42,8 @@ from cfsnn_cli.surrogates import build_surrogate
 
 SHAPES = [(64, 64, 128), (16, 64, 512)]  # (T, B, D): pixel-by-pixel digits; a wide layer at DVS-like T
 SJ = "SpikingJelly LinearRecurrentContainer"
-LOOP = "plain autograd loop"
+CF = "cf D=1 ±, α per step"
+LOOPS = {"lif": "plain autograd loop, lif", "cf": f"plain autograd loop, {CF}"}
 
 Call = Callable[[torch.Tensor], torch.Tensor]
 
@@ -86,8 +87,9 @@ def rows(timesteps: int, width: int) -> dict[str, Call]:
     """Every row's forward that is available here, in table order."""
     found = {
         "cfsnn stepwise, lif": RecurrentSpiking(width, lif()),
-        "cfsnn stepwise, cf D=1 ±, α per step": RecurrentSpiking(width, cf(timesteps)),
-        LOOP: plain_loop(RecurrentSpiking(width, lif())),
+        LOOPS["lif"]: plain_loop(RecurrentSpiking(width, lif())),
+        f"cfsnn stepwise, {CF}": RecurrentSpiking(width, cf(timesteps)),
+        LOOPS["cf"]: plain_loop(RecurrentSpiking(width, cf(timesteps))),
         SJ: spikingjelly_recurrent(width),
         "cfsnn feed-forward lif, torch kernel": lif("torch"),
         "cfsnn feed-forward lif, numba kernel": lif("numba"),
@@ -130,7 +132,8 @@ def main() -> None:
             table.add_column(column, justify="left" if column == "row" else "right")
         for name, ms in milliseconds.items():
             versus_sj = f"{milliseconds[SJ] / ms:.2f}" if SJ in milliseconds else "-"
-            table.add_row(name, f"{ms:.1f}", f"{milliseconds[LOOP] / ms:.2f}", versus_sj)
+            loop = milliseconds[LOOPS["cf" if CF in name else "lif"]]
+            table.add_row(name, f"{ms:.1f}", f"{loop / ms:.2f}", versus_sj)
         console.print(table)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))

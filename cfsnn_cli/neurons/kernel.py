@@ -25,27 +25,6 @@ def _as_channels(per_channel: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return per_channel.reshape(1, -1, *([1] * (like.dim() - 2)))
 
 
-def potential_vjp(
-    rule: FiringRule, h, n, threshold, step_alpha, grad_n, grad_v, need_threshold: bool, need_alpha: bool
-):
-    """One step's backward from H_t's point of view: push dL/dN_t and dL/dV_t (None where V_t feeds
-    nothing) through the count and the reset V_t = H_t − N_t·R_t. Returns (dL/dH_t, this step's
-    dL/dθ, dL/dα_t), the last two 0-d or None; `n` is N_t, read where a hard reset's gate or θ's
-    reset term needs it. The whole-sequence kernel and the recurrent layers' step share it."""
-    if grad_v is not None and not rule.detach_reset:  # the reset's share of dL/dN_t
-        reset_amount = h - rule.v_reset if rule.hard_reset else threshold
-        grad_n = grad_n - grad_v * reset_amount
-    grad_h, grad_threshold, grad_alpha = rule.surrogate.count_vjp(
-        grad_n, h, threshold, step_alpha, rule.levels, rule.bipolar, need_threshold, need_alpha
-    )
-    if grad_v is not None:
-        # the direct path H_t → V_t; a hard reset closes it where the neuron fired
-        grad_h += grad_v * (1 - n) if rule.hard_reset else grad_v
-        if need_threshold and not rule.detach_reset and not rule.hard_reset:
-            grad_threshold = grad_threshold - torch.dot(grad_v.reshape(-1), n.reshape(-1))
-    return grad_h, grad_threshold, grad_alpha
-
-
 class NeuronSequence(torch.autograd.Function):
     """(x_seq, β, θ, α, rule, record) → (spikes, Σrelu(H) per channel, Σrelu(−H) per channel).
 
@@ -97,15 +76,25 @@ class NeuronSequence(torch.autograd.Function):
             if needs_count:
                 n = count_at_previous_step if count_at_previous_step is not None else rule.count(h, threshold)
             step_alpha = alpha[t] if alpha.numel() > 1 else alpha[0]
-            grad_h, step_grad_threshold, step_grad_alpha = potential_vjp(
-                rule, h, n, threshold, step_alpha, grad_spikes[t], grad_v, need_threshold, need_alpha
+            # dL/dN_t: through the output spike, and through the reset V_t = H_t − N_t·R_t unless detached
+            grad_n = grad_spikes[t]
+            if grad_v is not None and not rule.detach_reset:
+                reset_amount = h - rule.v_reset if rule.hard_reset else threshold
+                grad_n = grad_n - grad_v * reset_amount
+            grad_h, step_grad_threshold, step_grad_alpha = rule.surrogate.count_vjp(
+                grad_n, h, threshold, step_alpha, rule.levels, rule.bipolar, need_threshold, need_alpha
             )
+            if grad_v is not None:
+                # the direct path H_t → V_t; a hard reset closes it where the neuron fired
+                grad_h += grad_v * (1 - n) if rule.hard_reset else grad_v
             if balance_grads:
                 grad_h += _as_channels(grad_positive, h) * (h > 0)
                 grad_h -= _as_channels(grad_negative, h) * (h < 0)
 
             if need_threshold:
                 grad_threshold += step_grad_threshold
+                if grad_v is not None and not rule.detach_reset and not rule.hard_reset:
+                    grad_threshold -= torch.dot(grad_v.reshape(-1), n.reshape(-1))
             if need_alpha:
                 grad_alpha[t if alpha.numel() > 1 else 0] += step_grad_alpha
             count_at_previous_step = None
