@@ -61,7 +61,15 @@ def test_settings_that_do_not_fit_are_refused_by_field(options, field):
 
 def test_the_recipes_train_and_a_wrong_T_is_one_line_naming_the_field(tmp_path):
     run = subprocess.run(
-        [CFSNN, "train", str(RECIPES / "sequential-digits.toml"), "--epochs", "1", "--out", str(tmp_path / "run")],
+        [
+            CFSNN,
+            "train",
+            str(RECIPES / "sequential-digits.toml"),
+            "--set",
+            "train.epochs=1",
+            "--out",
+            str(tmp_path / "run"),
+        ],
         capture_output=True,
         text=True,
         timeout=300,
