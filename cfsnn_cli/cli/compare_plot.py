@@ -20,17 +20,17 @@ def configuration_label(fields: dict, seeds: int) -> str:
 def comparison_figure(comparison, title: str):
     """One line per configuration that has a finished run; the legend names its differing fields.
     With costs recorded, the accuracy-against-SynOps panel beside it, in the same colours."""
-    with_costs = any(value is not None for value in comparison.front())
+    front = comparison.front()
+    with_costs = any(on_front is not None for on_front in front)
     figure, axes = pyplot_module().subplots(1, 2 if with_costs else 1, figsize=(15 if with_costs else 8, 5.5))
     axis = axes[0] if with_costs else axes
     colours = _accuracy_curves(axis, comparison, title)
     if with_costs:
-        _accuracy_against_synops(axes[1], comparison, colours)
+        _accuracy_against_synops(axes[1], comparison, front, colours)
     return figure
 
 
-def _accuracy_against_synops(axis, comparison, colours: dict[int, str]) -> None:
-    front = comparison.front()
+def _accuracy_against_synops(axis, comparison, front: list[bool | None], colours: dict[int, str]) -> None:
     points = []
     for index, (configuration, on_front) in enumerate(zip(comparison.configurations, front, strict=True)):
         if on_front is None:

@@ -89,9 +89,10 @@ def _run_step(model: nn.Module, x_t: torch.Tensor, states: list[torch.Tensor] | 
     return logits, run
 
 
-def initial_states(model: nn.Module, x_t: torch.Tensor) -> list[torch.Tensor]:
+def named_initial_states(model: nn.Module, x_t: torch.Tensor) -> dict[str, torch.Tensor]:
     """V_0 of every neuron layer (each filled with its v_init), and after the V_0 of each recurrent
-    layer its N_0 = 0; shaped for one step's input x_t [B, ...] (`state_names` names them).
+    layer its N_0 = 0, shaped for one step's input x_t [B, ...] and named `v_i` (the potential of
+    neuron layer i, in registration order) and `r_i` (the previous spikes of recurrent layer i).
 
     Args:
         model: a model mapping x_seq [T, B, ...] to per-step logits (any model of the zoo).
@@ -99,15 +100,12 @@ def initial_states(model: nn.Module, x_t: torch.Tensor) -> list[torch.Tensor]:
     """
     with torch.no_grad():
         _, run = _run_step(model, x_t, None)
-    return run.initial
+    return dict(zip(run.names, run.initial, strict=True))
 
 
-def state_names(model: nn.Module, x_t: torch.Tensor) -> list[str]:
-    """The names of `initial_states`' entries: `v_i` for the potential of neuron layer i (in
-    registration order), `r_i` for the previous spikes of layer i when it is recurrent."""
-    with torch.no_grad():
-        _, run = _run_step(model, x_t, None)
-    return run.names
+def initial_states(model: nn.Module, x_t: torch.Tensor) -> list[torch.Tensor]:
+    """`named_initial_states` as the list `step_model` takes."""
+    return list(named_initial_states(model, x_t).values())
 
 
 def step_model(

@@ -71,3 +71,13 @@ def test_states_are_values_passed_in_and_out():
     assert torch.equal(first, again) and not torch.equal(after[0], states[0])
     with pytest.raises(CfsnnError, match="states"):
         step_model(model, x_t, [*states, states[0]])
+
+
+def test_a_recurrent_layer_has_its_previous_spikes_as_a_named_state_after_its_potential():
+    from cfsnn_cli.engine.step import named_initial_states
+
+    model = MODELS.get("rsnn")(input_shape=(6,), num_classes=3, neuron=lambda: build_neuron("cf"), hidden=[5, 4])
+    named = named_initial_states(model.eval(), torch.rand(2, 6))
+    assert list(named) == ["v_0", "r_0", "v_1", "r_1"]
+    assert [tuple(state.shape) for state in named.values()] == [(2, 5), (2, 5), (2, 4), (2, 4)]
+    assert all(not state.any() for state in named.values())  # v_init = 0, and no spikes before t = 1

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from cfsnn_cli.atomic import atomic_write_bytes
-from cfsnn_cli.engine.step import initial_states, neuron_layers, state_names, step_model
+from cfsnn_cli.engine.step import initial_states, named_initial_states, neuron_layers, step_model
 
 MODES = ("step", "unrolled")
 DEFAULT_OPSET = 18
@@ -88,10 +88,11 @@ def export_onnx(
     batch = Dim("batch", min=1, max=1 << 16)
     example_x = torch.rand(2, *input_shape)
     layers = len(neuron_layers(model))
-    input_names, output_names = graph_io_names(layers, state_names(model, example_x), mode)
+    named_states = named_initial_states(model, example_x)
+    input_names, output_names = graph_io_names(layers, list(named_states), mode)
     if mode == "step":
         graph = StepGraph(model).eval()
-        states = initial_states(model, example_x)
+        states = list(named_states.values())
         args = (example_x, *states)
         dynamic_shapes = ({0: batch}, tuple({0: batch} for _ in states))  # forward(x, *states)
     else:
