@@ -16,8 +16,9 @@ from cfsnn_cli.engine.distributed import SINGLE, World
 from cfsnn_cli.errors import CfsnnError
 from cfsnn_cli.losses import Objective
 from cfsnn_cli.models import MODELS
-from cfsnn_cli.neurons import build_neuron
+from cfsnn_cli.neurons import SpikingNeuron, build_neuron
 from cfsnn_cli.recipe import Recipe
+from cfsnn_cli.recipe_sections import NeuronSection, SurrogateSection
 from cfsnn_cli.surrogates import build_surrogate
 
 
@@ -132,14 +133,21 @@ def training_module(recipe: Recipe, model: nn.Module) -> nn.Module:
     return torch.compile(model) if recipe.train.compile else model
 
 
+def build_neuron_layer(neuron: NeuronSection, surrogate: SurrogateSection, timesteps: int) -> SpikingNeuron:
+    """A fresh neuron layer, with its own surrogate and parameters, from a `[neuron]` and a
+    `[surrogate]` section (the recipe's, or one layer's resolved from `[layers]`)."""
+    return build_neuron(
+        neuron.kind,
+        surrogate=build_surrogate(surrogate.kind, timesteps=timesteps, **surrogate.options()),
+        **neuron.options(),
+    )
+
+
 def neuron_factory(recipe: Recipe):
     """A fresh neuron layer per call, each with its own surrogate and parameters."""
 
     def neuron() -> nn.Module:
-        surrogate = build_surrogate(
-            recipe.surrogate.kind, timesteps=recipe.data.timesteps, **recipe.surrogate.options()
-        )
-        return build_neuron(recipe.neuron.kind, surrogate=surrogate, **recipe.neuron.options())
+        return build_neuron_layer(recipe.neuron, recipe.surrogate, recipe.data.timesteps)
 
     return neuron
 

@@ -15,7 +15,8 @@ from cfsnn_cli.engine.load import open_checkpoint
 from cfsnn_cli.engine.machine import ThisMachine
 from cfsnn_cli.engine.model_file import ModelCheckpoint
 from cfsnn_cli.engine.report import Reporter
-from cfsnn_cli.neurons import SpikingNeuron, observe
+from cfsnn_cli.neurons import observe
+from cfsnn_cli.neurons.layers import named_neuron_layers
 
 
 @dataclass
@@ -85,7 +86,7 @@ def evaluate(
     samples = 0
     # named in module order, which every process knows even if it was dealt no batch (and which is
     # the call order of every shipped model, and profile-spikes' order)
-    spiking = {module: name for name, module in model.named_modules() if isinstance(module, SpikingNeuron)}
+    spiking = {module: name for name, module in named_neuron_layers(model)}
     layer_index = {module: i for i, module in enumerate(spiking)}
     spike_events = torch.zeros(len(spiking), dtype=torch.float64, device=device)  # Σ|N| per layer
     neuron_steps = [0] * len(spiking)  # neurons × T per layer: shapes, known on the host

@@ -33,6 +33,7 @@ from cfsnn_cli.engine.synops import (
 )
 from cfsnn_cli.errors import CfsnnError
 from cfsnn_cli.neurons import SpikingNeuron
+from cfsnn_cli.neurons.layers import named_neuron_layers
 
 # (E_MAC, E_AC) in pJ per operation: Horowitz (ISSCC 2014), 45 nm, 32-bit float, as SNN papers use;
 # fp16 and int8 as SpikingJelly's operation counter presets them
@@ -281,7 +282,7 @@ def profile_model(
     """
     reporter = reporter or Reporter()
     names = {module: name for name, module in model.named_modules()}
-    neurons = {m: _NeuronTally(names[m], m) for m in model.modules() if isinstance(m, SpikingNeuron)}
+    neurons = {m: _NeuronTally(name, m) for name, m in named_neuron_layers(model)}
     synapses = {m: SynapseTally(names[m], m) for m in model.modules() if isinstance(m, SYNAPSES)}
     products = {m: SpikeProductTally(names[m], m) for m in model.modules() if isinstance(m, SPIKE_PRODUCTS)}
     pooled = PooledEvents()

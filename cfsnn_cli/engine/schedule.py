@@ -2,7 +2,7 @@
 
 import math
 
-from cfsnn_cli.recipe import ScheduleSection
+from cfsnn_cli.recipe_sections import ScheduleSection
 
 
 def learning_rate(schedule: ScheduleSection, base_lr: float, step: int, steps_per_epoch: int, epochs: int) -> float:

@@ -20,6 +20,7 @@ from torch import nn
 
 from cfsnn_cli.errors import CfsnnError
 from cfsnn_cli.neurons.base import SpikingNeuron
+from cfsnn_cli.neurons.layers import neuron_layers
 from cfsnn_cli.neurons.stepwise import Feedback
 
 
@@ -44,11 +45,6 @@ class _StepRun:
         if self.taken > len(self.given):
             raise CfsnnError("states", f"holds {len(self.given)} states but the model has more")
         return self.given[self.taken - 1]
-
-
-def neuron_layers(model: nn.Module) -> list[SpikingNeuron]:
-    """The model's neuron layers in registration order."""
-    return [module for module in model.modules() if isinstance(module, SpikingNeuron)]
 
 
 @contextmanager

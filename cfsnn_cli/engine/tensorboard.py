@@ -13,7 +13,7 @@ from typing import Any
 from torch import nn
 
 from cfsnn_cli.extras import require_extra
-from cfsnn_cli.neurons import SpikingNeuron
+from cfsnn_cli.neurons.layers import named_neuron_layers
 from cfsnn_cli.recipe import Recipe
 
 # metrics.jsonl key → tag
@@ -55,7 +55,7 @@ class EpochBoard:
         purge_step = None if resumed_at is None else resumed_at + 1
         self.writer = SummaryWriter(str(log_dir), purge_step=purge_step)
         if model is not None:
-            self.layers = [(name, m) for name, m in model.named_modules() if isinstance(m, SpikingNeuron)]
+            self.layers = named_neuron_layers(model)
 
     def write_epoch(self, metrics: dict[str, Any], layer_firing_rates: dict[str, float]) -> None:
         """One epoch's points, from its metrics.jsonl line, the test split's per-layer firing rates

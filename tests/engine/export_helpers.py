@@ -4,9 +4,10 @@ float round-off could flip a spike between two correct implementations)."""
 
 import torch
 
-from cfsnn_cli.engine.step import neuron_layers, run_steps
+from cfsnn_cli.engine.step import run_steps
 from cfsnn_cli.models import MODELS
 from cfsnn_cli.neurons import build_neuron
+from cfsnn_cli.neurons.layers import neuron_layers
 from tests.firing import calibrate_thresholds, silent_layers
 
 MARGIN = 1e-4  # every H/θ stays at least this far from a spike-count boundary (float32)

@@ -8,7 +8,8 @@ import torch
 
 from cfsnn_cli.engine.export.bundle import folded_copy
 from cfsnn_cli.engine.export.onnx import export_onnx
-from cfsnn_cli.engine.step import neuron_layers, run_steps
+from cfsnn_cli.engine.step import run_steps
+from cfsnn_cli.neurons.layers import neuron_layers
 from tests.engine.export_helpers import inputs_away_from_threshold, model_with_statistics
 from tests.peers import peer
 

@@ -9,7 +9,7 @@ from cfsnn_cli.engine.schedule import learning_rate
 from cfsnn_cli.engine.train import train
 from cfsnn_cli.engine.training_ends import TrainingDiverged
 from cfsnn_cli.errors import CfsnnError
-from cfsnn_cli.recipe import ScheduleSection
+from cfsnn_cli.recipe_sections import ScheduleSection
 from tests.engine.helpers import tiny_recipe
 
 

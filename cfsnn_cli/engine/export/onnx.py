@@ -20,7 +20,8 @@ import torch
 from torch import nn
 
 from cfsnn_cli.atomic import atomic_write_bytes
-from cfsnn_cli.engine.step import initial_states, named_initial_states, neuron_layers, step_model
+from cfsnn_cli.engine.step import initial_states, named_initial_states, step_model
+from cfsnn_cli.neurons.layers import neuron_layers
 
 MODES = ("step", "unrolled")
 DEFAULT_OPSET = 18
