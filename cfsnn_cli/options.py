@@ -65,7 +65,9 @@ def options_model(builder: Any) -> type[BaseModel]:
 def first_problem(error: ValidationError, section: str = "") -> CfsnnError:
     """The first pydantic problem as one CfsnnError naming `section.field`."""
     problem = error.errors()[0]
-    field = ".".join(str(part) for part in (section, *problem["loc"]) if part != "") or "recipe"
+    field = ".".join(str(part) for part in (section, *problem["loc"]) if part not in ("", "[key]")) or "recipe"
+    if "[key]" in problem["loc"]:  # a table's key (a `[layers]` entry's name), not one of its values
+        return CfsnnError(field, f"is not a name cfsnn takes here: {problem['msg'][0].lower()}{problem['msg'][1:]}")
     if problem["type"] == "extra_forbidden":
         return CfsnnError(field, "unknown option")
     if problem["type"] == "missing":

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cfsnn_cli.errors import CfsnnError
 from cfsnn_cli.options import first_problem
+from cfsnn_cli.recipe_layers import LayerEntries, LayerEntry, entry_sections
 from cfsnn_cli.recipe_sections import (
     FIXED_KIND_SECTIONS,
     SECTIONS_WITH_KIND,
@@ -54,15 +55,19 @@ class Recipe(BaseModel):
     optim: OptimSection = OptimSection()
     schedule: ScheduleSection = ScheduleSection()
     train: TrainSection = TrainSection()
+    layers: LayerEntries = Field(default_factory=dict)
 
     def check_kinds_and_cross_sections(self, construct: bool = True) -> None:
-        """What pydantic cannot see: each kind's options, cross-section rules and, with
-        `construct`, the bounds the constructors know (`check_constructors`, which imports torch).
-        (Run after pydantic, not inside it: pydantic would rewrap our one-line errors.)"""
+        """What pydantic cannot see: each kind's options (the `[layers]` entries' included),
+        cross-section rules and, with `construct`, the bounds the constructors know
+        (`check_constructors`, which imports torch) and the `[layers]` entries matched against the
+        model's layers (`check_layers_resolve`). (Run after pydantic, not inside it: pydantic would
+        rewrap our one-line errors.)"""
         for section in SECTIONS_WITH_KIND:
             getattr(self, section).check_kind()
+        entries = {name: entry_sections(self, name) for name in self.layers}
         if construct:
-            self.check_constructors()
+            self.check_constructors(entries)
         for section in FIXED_KIND_SECTIONS:
             chosen = getattr(self, section)
             for name in chosen.ignored_fields():
@@ -71,28 +76,39 @@ class Recipe(BaseModel):
                     f"{section}.{name}", f"{section} kind {chosen.kind!r} does not use it (it uses: {uses})"
                 )
         self.check_cross_field_bounds()
+        if construct and self.layers:
+            self.check_layers_resolve()
 
-    def check_constructors(self) -> None:
-        """Bounds the constructors know (tau >= 1, alpha > alpha_min, …): build a throwaway neuron,
-        surrogate and objective, which costs microseconds once torch is imported."""
+    def check_constructors(self, entries: dict[str, tuple[NeuronSection, SurrogateSection]]) -> None:
+        """Bounds the constructors know (tau >= 1, alpha > alpha_min, …): build a throwaway neuron
+        layer for `[neuron]` and for each `[layers]` entry (`entries`, its sections by name), and
+        the objective, which costs microseconds once torch is imported."""
+        from cfsnn_cli.engine.layer_settings import build_neuron_layer
         from cfsnn_cli.losses import Objective
-        from cfsnn_cli.neurons import build_neuron
-        from cfsnn_cli.surrogates import build_surrogate
 
-        try:
-            surrogate = build_surrogate(self.surrogate.kind, timesteps=self.data.timesteps, **self.surrogate.options())
-        except CfsnnError as error:
-            raise error.within("surrogate") from None
-        try:
-            build_neuron(self.neuron.kind, surrogate=surrogate, **self.neuron.options())
-        except CfsnnError as error:
-            raise error.within("neuron") from None
+        build_neuron_layer(self.neuron, self.surrogate, self.data.timesteps)
+        for name, sections in entries.items():
+            try:
+                build_neuron_layer(*sections, self.data.timesteps)
+            except CfsnnError as error:
+                raise error.within(f"layers.{name}") from None
         try:
             Objective(
                 self.loss.kind, balance=self.loss.balance, granularity=self.loss.granularity, **self.loss.options()
             )
         except CfsnnError as error:
             raise error.within("loss") from None
+
+    def check_layers_resolve(self) -> None:
+        """Match the `[layers]` entries against the neuron layers of the model built on the meta
+        device (no memory, no data): an entry that matches nothing or contradicts another is
+        refused while the recipe is read, where its field can be traced to the file or `--set`.
+        Left to the build for a dataset kind that cannot tell its input shape without its data."""
+        from cfsnn_cli.data.registry import INPUT_SHAPES
+        from cfsnn_cli.engine.build import build_on_meta_device
+
+        if self.data.kind in INPUT_SHAPES.kinds():
+            build_on_meta_device(self)
 
     def check_cross_field_bounds(self) -> None:
         optim, schedule, epochs = self.optim, self.schedule, self.train.epochs
@@ -118,6 +134,10 @@ class Recipe(BaseModel):
         # Python mode, not pydantic's JSON mode, which turns `tau = inf` into null; json and TOML
         # both write and read back infinity.
         resolved = self.model_dump()
+        for entry in resolved["layers"].values():  # a table an entry leaves empty says nothing
+            for section in ("neuron", "surrogate"):
+                if not entry[section]:
+                    del entry[section]
         for section in FIXED_KIND_SECTIONS:  # what the kind ignores is not part of the recipe
             chosen = getattr(self, section)
             used = chosen.fields_by_kind[chosen.kind] | {"kind"}
@@ -203,10 +223,13 @@ def parse_override(text: str) -> dict[str, Any]:
 
 def _known_fields(field: str) -> str | None:
     """What may stand where an unknown `field` was written: the recipe's sections for a top-level
-    key, a fixed section's fields (`optim.betas` → `optim`'s); None where check_options says it."""
+    key, a fixed section's fields (`optim.betas` → `optim`'s), a `[layers]` entry's; None where
+    check_options says it."""
     section, _, rest = field.partition(".")
     if not rest:
         return ", ".join(Recipe.model_fields)
+    if section == "layers":
+        return ", ".join(LayerEntry.model_fields)
     info = Recipe.model_fields.get(section)
     model = info.annotation if info is not None else None
     if isinstance(model, type) and issubclass(model, BaseModel) and not issubclass(model, KindSection):
@@ -217,7 +240,11 @@ def _known_fields(field: str) -> str | None:
 def locate_error(error: CfsnnError, source: str, overridden: frozenset[str]) -> CfsnnError:
     """`error` placed where its field was written: `overrides` for a field in `overridden` (dotted
     names, `overridden_fields`), else the recipe file `source`."""
-    from_command_line = any(error.field == key or error.field.startswith(f"{key}.") for key in overridden)
+    # the field itself, a table holding it, or a table the command line wrote into (a new entry)
+    from_command_line = any(
+        error.field == key or error.field.startswith(f"{key}.") or key.startswith(f"{error.field}.")
+        for key in overridden
+    )
     return error.from_source("overrides" if from_command_line else source)
 
 

@@ -192,8 +192,23 @@ def merge(base: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
     for key, value in child.items():
         old = merged.get(key)
         section = SECTIONS_WITH_KIND.get(key) or FIXED_KIND_SECTIONS.get(key)
-        if isinstance(value, dict) and isinstance(old, dict):
-            merged[key] = merge_section(section, old, value) if section is not None else overlay(old, value)
-        else:
+        if not (isinstance(value, dict) and isinstance(old, dict)):
             merged[key] = value
+        elif key == "layers":
+            merged[key] = {name: merge_layer_entry(old.get(name), entry) for name, entry in value.items()}
+            merged[key] = {**old, **merged[key]}
+        else:
+            merged[key] = merge_section(section, old, value) if section is not None else overlay(old, value)
+    return merged
+
+
+def merge_layer_entry(old: Any, new: Any) -> Any:
+    """A child's `[layers.NAME]` over the parent's entry of that name: field by field, its neuron
+    and surrogate tables as the recipe's own sections merge (`merge_section`)."""
+    if not (isinstance(old, dict) and isinstance(new, dict)):
+        return new
+    merged = overlay(old, new)
+    for name, section in (("neuron", NeuronSection), ("surrogate", SurrogateSection)):
+        if isinstance(old.get(name), dict) and isinstance(new.get(name), dict):
+            merged[name] = merge_section(section, old[name], new[name])
     return merged

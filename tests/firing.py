@@ -12,7 +12,7 @@ def spiking_layers(model: nn.Module) -> dict[str, SpikingNeuron]:
     return {name: module for name, module in model.named_modules() if isinstance(module, SpikingNeuron)}
 
 
-def _recorded(model: nn.Module, x_seq: torch.Tensor, what: str) -> dict[str, torch.Tensor]:
+def recorded(model: nn.Module, x_seq: torch.Tensor, what: str) -> dict[str, torch.Tensor]:
     """Each spiking layer's input ("in") or output ("out") over one pass of the sequence path."""
     seen: dict[str, torch.Tensor] = {}
 
@@ -34,7 +34,7 @@ def _recorded(model: nn.Module, x_seq: torch.Tensor, what: str) -> dict[str, tor
 
 def silent_layers(model: nn.Module, x_seq: torch.Tensor) -> list[str]:
     """The spiking layers (by name) that emit no spike at all on `x_seq`."""
-    fired = _recorded(model, x_seq, "out")
+    fired = recorded(model, x_seq, "out")
     return [name for name in spiking_layers(model) if name not in fired or not bool(fired[name].abs().sum())]
 
 
@@ -51,7 +51,7 @@ def calibrate_thresholds(model: nn.Module, x_seq: torch.Tensor, quantile: float 
     for name, layer in spiking_layers(model).items():
         if hasattr(layer, "raw_threshold"):
             continue
-        inputs = _recorded(model, x_seq, "in").get(name)
+        inputs = recorded(model, x_seq, "in").get(name)
         if inputs is None:  # a branch the pass never takes
             continue
         # a unipolar neuron fires on positive potentials only: the quantile of the input itself

@@ -45,10 +45,20 @@ def show(
     ] = None,
 ) -> None:
     """Print a recipe fully resolved (inheritance, overrides and every default) as TOML. Every
-    field, type and bound is checked; `recipes check` also builds the model."""
+    field, type and bound is checked; `recipes check` also builds the model. A recipe with
+    `[layers]` entries is matched against its model's layers (built on the meta device), and each
+    layer's settings follow as TOML comments."""
     from cfsnn_cli.recipe import load_recipe
 
-    typer.echo(load_recipe(name, overrides or [], construct=False).to_toml(), nl=False)
+    recipe = load_recipe(name, overrides or [], construct=False)
+    if not recipe.layers:  # no torch needed
+        typer.echo(recipe.to_toml(), nl=False)
+        return
+    from cfsnn_cli.cli.recipes_render import layers_comment
+    from cfsnn_cli.engine.layer_settings import layer_rows
+
+    recipe = load_recipe(name, overrides or [])
+    typer.echo(recipe.to_toml() + "\n" + layers_comment(layer_rows(recipe)), nl=False)
 
 
 @app.command("check")

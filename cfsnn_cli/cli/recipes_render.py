@@ -2,6 +2,9 @@
 
 from rich.table import Table
 
+from cfsnn_cli.engine.layer_settings import LayerRow
+from cfsnn_cli.sweep.literals import literal
+
 DESCRIPTION_MIN_WIDTH = 40  # narrower, and a one-sentence description becomes a column of word stubs
 DROPPED_FIRST = ("data", "neuron")  # what descriptions already name (the dataset) or rarely differs (the neuron)
 
@@ -24,3 +27,20 @@ def recipes_table(rows: list[dict[str, str]], width: int) -> Table:
     for row in rows:
         table.add_row(*(row[column] for column in fields), row["description"])
     return table
+
+
+def layers_comment(rows: list[LayerRow]) -> str:
+    """The model's neuron layers as TOML comments (so that `recipes show`'s output stays a recipe):
+    each layer's neuron and surrogate kinds, the fields its `[layers]` entries change and which
+    entries match it."""
+    widths = [max(len(getattr(row, column)) for row in rows) for column in ("layer", "neuron", "surrogate")]
+    lines = [
+        f"# The {len(rows)} neuron layers as [layers] sets them: layer, neuron, surrogate, the fields that "
+        "differ from [neuron] and [surrogate], and the entries that match it.",
+    ]
+    for row in rows:
+        cells = [row.layer.ljust(widths[0]), row.neuron.ljust(widths[1]), row.surrogate.ljust(widths[2])]
+        changed = ", ".join(f"{field} = {literal(value)}" for field, value in row.differs.items())
+        matched = f"  ({', '.join(f'layers.{entry}' for entry in row.entries)})" if row.entries else ""
+        lines.append(f"#   {'  '.join(cells)}  {changed}{matched}".rstrip())
+    return "\n".join(lines) + "\n"

@@ -13,13 +13,11 @@ from cfsnn_cli.data import DATASETS, DatasetSplit, TimeFirstCollate
 from cfsnn_cli.data.registry import INPUT_SHAPES
 from cfsnn_cli.engine.batches import WORKERS_STREAM, BatchesDealtToRank, EpochBatches, SeededSamples, derived_seed
 from cfsnn_cli.engine.distributed import SINGLE, World
+from cfsnn_cli.engine.layer_settings import apply_layer_settings, build_neuron_layer
 from cfsnn_cli.errors import CfsnnError
 from cfsnn_cli.losses import Objective
 from cfsnn_cli.models import MODELS
-from cfsnn_cli.neurons import SpikingNeuron, build_neuron
 from cfsnn_cli.recipe import Recipe
-from cfsnn_cli.recipe_sections import NeuronSection, SurrogateSection
-from cfsnn_cli.surrogates import build_surrogate
 
 
 def build_split(
@@ -133,16 +131,6 @@ def training_module(recipe: Recipe, model: nn.Module) -> nn.Module:
     return torch.compile(model) if recipe.train.compile else model
 
 
-def build_neuron_layer(neuron: NeuronSection, surrogate: SurrogateSection, timesteps: int) -> SpikingNeuron:
-    """A fresh neuron layer, with its own surrogate and parameters, from a `[neuron]` and a
-    `[surrogate]` section (the recipe's, or one layer's resolved from `[layers]`)."""
-    return build_neuron(
-        neuron.kind,
-        surrogate=build_surrogate(surrogate.kind, timesteps=timesteps, **surrogate.options()),
-        **neuron.options(),
-    )
-
-
 def neuron_factory(recipe: Recipe):
     """A fresh neuron layer per call, each with its own surrogate and parameters."""
 
@@ -153,7 +141,8 @@ def neuron_factory(recipe: Recipe):
 
 
 def build_model(recipe: Recipe, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
-    """The recipe's model, with fresh neurons and surrogates from its `[neuron]` and `[surrogate]`.
+    """The recipe's model, with fresh neurons and surrogates from its `[neuron]` and `[surrogate]`,
+    and those of the layers its `[layers]` entries match from theirs.
 
     Args:
         recipe: the validated recipe.
@@ -164,10 +153,11 @@ def build_model(recipe: Recipe, input_shape: tuple[int, ...], num_classes: int) 
         A module mapping x_seq [T, B, *input_shape] to per-step logits [T, B, K].
 
     Raises:
-        CfsnnError: the model does not fit the input, named under `model.`.
+        CfsnnError: the model does not fit the input, named under `model.`; a `[layers]` entry
+            that matches no layer or contradicts another, named under `layers.`.
     """
     try:
-        return MODELS.get(recipe.model.kind)(
+        model = MODELS.get(recipe.model.kind)(
             input_shape=tuple(input_shape),
             num_classes=num_classes,
             neuron=neuron_factory(recipe),
@@ -175,6 +165,8 @@ def build_model(recipe: Recipe, input_shape: tuple[int, ...], num_classes: int) 
         )
     except CfsnnError as error:
         raise error.within("model") from None
+    apply_layer_settings(model, recipe)
+    return model
 
 
 NOMINAL_CLASSES = 10  # the readout's width where no data is read: no model-level check depends on it

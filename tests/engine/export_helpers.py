@@ -2,6 +2,7 @@
 spiking layer fires, and inputs that keep every membrane potential away from a spike boundary (where
 float round-off could flip a spike between two correct implementations)."""
 
+import numpy as np
 import torch
 
 from cfsnn_cli.engine.step import run_steps
@@ -28,6 +29,13 @@ def model_with_statistics(
         neuron=lambda: build_neuron(neuron_kind, **neuron_options),
         **options,
     )
+    return with_statistics(model, input_shape, calibrated)
+
+
+def with_statistics(model: torch.nn.Module, input_shape, calibrated: bool = True) -> torch.nn.Module:
+    """`model` in eval mode with random batch-norm statistics and, unless `calibrated` is False,
+    thresholds that make every layer fire (see `model_with_statistics`). Returns `model`."""
+    torch.manual_seed(0)
     with torch.no_grad():
         for module in model.modules():
             if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
@@ -91,3 +99,18 @@ def inputs_away_from_threshold(
         if all(not silent_layers(model, x_seq) and margin_of(model, x_seq, exact) > margin for model in models):
             return x_seq
     raise AssertionError("no input fired every layer and kept away from the threshold")
+
+
+def onnx_steps(session, x_seq: np.ndarray, layers: int):
+    """The caller's loop over T with the step graph: states in, states out, read by their names
+    (every state starts at zero: V_0 = v_init = 0 for every kind tested here, no spikes before t = 1)."""
+    shapes = {i.name: i.shape for i in session.get_inputs() if i.name != "x"}
+    states = {name: np.zeros([x_seq.shape[1], *shape[1:]], np.float32) for name, shape in shapes.items()}
+    names = [o.name for o in session.get_outputs()]
+    logits, spikes = [], []
+    for x_t in x_seq:
+        outputs = dict(zip(names, session.run(None, {"x": x_t, **states}), strict=True))
+        logits.append(outputs["logits"])
+        states = {name: outputs[f"{name}_next"] for name in states}
+        spikes.append([outputs[f"spikes_{i}"] for i in range(layers)])
+    return np.stack(logits), [np.stack(layer) for layer in zip(*spikes, strict=True)]

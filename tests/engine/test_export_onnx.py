@@ -10,7 +10,7 @@ from cfsnn_cli.engine.export.bundle import folded_copy
 from cfsnn_cli.engine.export.onnx import export_onnx
 from cfsnn_cli.engine.step import run_steps
 from cfsnn_cli.neurons.layers import neuron_layers
-from tests.engine.export_helpers import inputs_away_from_threshold, model_with_statistics
+from tests.engine.export_helpers import inputs_away_from_threshold, model_with_statistics, onnx_steps
 from tests.peers import peer
 
 pytestmark = pytest.mark.slow  # each ONNX export traces and converts a model: seconds each
@@ -30,21 +30,6 @@ OPTIONS = {"convnet": {"channels": [4, 8], "hidden": 16}, "resnet20": {"width": 
 
 def build(kind: str, neuron: str) -> torch.nn.Module:
     return model_with_statistics(kind, SHAPES[kind], *NEURONS[neuron], **OPTIONS[kind])
-
-
-def onnx_steps(session, x_seq: np.ndarray, layers: int):
-    """The caller's loop over T with the step graph: states in, states out, read by their names
-    (every state starts at zero: V_0 = v_init = 0 for every kind tested here, no spikes before t = 1)."""
-    shapes = {i.name: i.shape for i in session.get_inputs() if i.name != "x"}
-    states = {name: np.zeros([x_seq.shape[1], *shape[1:]], np.float32) for name, shape in shapes.items()}
-    names = [o.name for o in session.get_outputs()]
-    logits, spikes = [], []
-    for x_t in x_seq:
-        outputs = dict(zip(names, session.run(None, {"x": x_t, **states}), strict=True))
-        logits.append(outputs["logits"])
-        states = {name: outputs[f"{name}_next"] for name in states}
-        spikes.append([outputs[f"spikes_{i}"] for i in range(layers)])
-    return np.stack(logits), [np.stack(layer) for layer in zip(*spikes, strict=True)]
 
 
 @pytest.mark.parametrize("mode", ["step", "unrolled"])
