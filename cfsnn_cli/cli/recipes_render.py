@@ -35,8 +35,8 @@ def layers_comment(rows: list[LayerRow]) -> str:
     entries match it."""
     widths = [max(len(getattr(row, column)) for row in rows) for column in ("layer", "neuron", "surrogate")]
     lines = [
-        f"# The {len(rows)} neuron layers as [layers] sets them: layer, neuron, surrogate, the fields that "
-        "differ from [neuron] and [surrogate], and the entries that match it.",
+        f"# The model's neuron layers ({len(rows)}) as [layers] sets them: layer, neuron kind, surrogate kind,",
+        "# the fields that differ from [neuron] and [surrogate], and the entries that match the layer.",
     ]
     for row in rows:
         cells = [row.layer.ljust(widths[0]), row.neuron.ljust(widths[1]), row.surrogate.ljust(widths[2])]
