@@ -56,8 +56,8 @@ class LayerEntry(BaseModel):
         if not isinstance(globs, list) or not globs or not all(isinstance(glob, str) and glob for glob in globs):
             raise CfsnnError(
                 "match",
-                f"must be a glob or a list of globs, strings (got {self.match!r}; on the command line quote a "
-                "name that reads as a number: --set 'layers.NAME.match=\"4\"')",
+                f"must be a glob or a list of globs, strings (got {self.match!r}; a name that reads as a "
+                'number is quoted: "4")',
             )
         return globs
 

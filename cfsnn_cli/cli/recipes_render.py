@@ -1,9 +1,13 @@
 """`cfsnn recipes`'s table of the shipped recipes."""
 
+from typing import TYPE_CHECKING
+
 from rich.table import Table
 
-from cfsnn_cli.engine.layer_settings import LayerRow
 from cfsnn_cli.sweep.literals import literal
+
+if TYPE_CHECKING:  # the engine imports torch, which listing recipes does without
+    from cfsnn_cli.engine.layer_settings import LayerRow
 
 DESCRIPTION_MIN_WIDTH = 40  # narrower, and a one-sentence description becomes a column of word stubs
 DROPPED_FIRST = ("data", "neuron")  # what descriptions already name (the dataset) or rarely differs (the neuron)
@@ -29,7 +33,7 @@ def recipes_table(rows: list[dict[str, str]], width: int) -> Table:
     return table
 
 
-def layers_comment(rows: list[LayerRow]) -> str:
+def layers_comment(rows: list["LayerRow"]) -> str:
     """The model's neuron layers as TOML comments (so that `recipes show`'s output stays a recipe):
     each layer's neuron and surrogate kinds, the fields its `[layers]` entries change and which
     entries match it."""

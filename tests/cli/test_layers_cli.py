@@ -64,7 +64,8 @@ def test_a_bad_entry_is_one_line_naming_it_and_nothing_is_written(tmp_path, over
 def test_a_bad_entry_in_a_file_names_the_file(tmp_path):
     recipe = tmp_path / "mine.toml"
     recipe.write_text(
-        'extends = "spikformer-digits"\nname = "mine"\n[layers.attn]\nmatch = "blocks.*.attn"\nneuron.threshold = 0.25\n'
+        'extends = "spikformer-digits"\nname = "mine"\n'
+        '[layers.attn]\nmatch = "blocks.*.attn"\nneuron.threshold = 0.25\n'
     )
     line = assert_refused(cfsnn("recipes", "check", recipe), "mine.toml", "layers.attn.match", "attention_neuron")
     assert "--set" not in line

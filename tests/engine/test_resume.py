@@ -83,3 +83,32 @@ def test_resume_is_exact_with_worker_processes_and_random_augmentation(tmp_path)
     train(recipe, tmp_path / "interrupted", resume=True)
     a, b = weights(tmp_path / "straight"), weights(tmp_path / "interrupted")
     assert all(torch.equal(a[name], b[name]) for name in a)
+
+
+def test_a_run_whose_layers_differ_resumes_into_the_same_layers(tmp_path):
+    """The state file's tensors (a learned θ in one layer only, α per layer in another) load only
+    into a model rebuilt with the same `[layers]`, which the stored recipe gives."""
+    from cfsnn_cli.engine.load import load_model
+
+    recipe = tiny_recipe(
+        "model.hidden=[32, 16]",
+        'layers.first.match="1"',
+        "layers.first.neuron.kind=lif",
+        "layers.first.neuron.learn_threshold=true",
+        'layers.second.match="3"',
+        "layers.second.surrogate.kind=atan",
+        "layers.second.surrogate.learnable=layer",
+    )
+    straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
+    train(recipe, straight)
+    stop = StopRequest()
+    with pytest.raises(TrainingInterrupted):
+        train(recipe, interrupted, reporter=StopAfter(stop, 10), stop=stop)
+    train(recipe, interrupted, resume=True)
+    a, b = weights(straight), weights(interrupted)
+    assert "1.raw_threshold" in a and "3.surrogate.raw_alpha" in a
+    assert a.keys() == b.keys() and all(torch.equal(a[name], b[name]) for name in a)
+    checkpoint, model = load_model(interrupted, torch.device("cpu"))  # the path eval, profile and export take
+    assert checkpoint.recipe.layers == recipe.layers
+    assert [type(layer).__name__ for layer in (model[1], model[3])] == ["LIFNeuron", "CFNeuron"]
+    assert type(model[3].surrogate).__name__ == "AtanSurrogate"
