@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cfsnn_cli.errors import CfsnnError
 from cfsnn_cli.options import first_problem
-from cfsnn_cli.recipe_layers import LayerEntries, LayerEntry, entry_sections
+from cfsnn_cli.recipe_layers import LayerEntries, LayerEntry, entry_error, entry_sections
 from cfsnn_cli.recipe_sections import (
     FIXED_KIND_SECTIONS,
     SECTIONS_WITH_KIND,
@@ -91,7 +91,7 @@ class Recipe(BaseModel):
             try:
                 build_neuron_layer(*sections, self.data.timesteps)
             except CfsnnError as error:
-                raise error.within(f"layers.{name}") from None
+                raise entry_error(self, name, error) from None
         try:
             Objective(
                 self.loss.kind, balance=self.loss.balance, granularity=self.loss.granularity, **self.loss.options()
@@ -305,8 +305,15 @@ def load_recipe(path_or_name: str, overrides: list[str] = (), construct: bool = 
     command_line: dict[str, Any] = {}
     for text in overrides:
         command_line = overlay(command_line, parse_override(text))
-    data = merge(_read_with_parents(path), command_line)
-    return validate_recipe(data, str(path), frozenset(_dotted_keys(command_line)), construct)
+    from_file = _read_with_parents(path)
+    data = merge(from_file, command_line)
+    overridden = _dotted_keys(command_line)
+    # an entry the command line makes (a typo of a file's entry among them) is the command line's
+    # in every field, the ones it lacks included: `layers.atention.match: is required` names --set
+    file_entries = from_file.get("layers", {}) if isinstance(from_file.get("layers"), dict) else {}
+    command_line_entries = command_line.get("layers", {}) if isinstance(command_line.get("layers"), dict) else {}
+    overridden |= {f"layers.{name}" for name in command_line_entries if name not in file_entries}
+    return validate_recipe(data, str(path), frozenset(overridden), construct)
 
 
 def recipe_from_json(text: str, source: str) -> Recipe:

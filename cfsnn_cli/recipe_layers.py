@@ -90,17 +90,21 @@ def glob_regex(glob: str) -> re.Pattern:
             parts.append(r"[^.]")
         elif char == "[":
             end = glob.find("]", index + 1)
-            if end == -1:
-                raise CfsnnError("match", f"{glob!r} opens a [ it does not close")
-            members = glob[index + 1 : end]
-            negated = members.startswith("!")
-            members = re.escape(members[1:] if negated else members)
+            negated = glob.startswith("[!", index)
+            members = glob[index + (2 if negated else 1) : end]
+            if end == -1 or not members:
+                raise CfsnnError("match", f"{glob!r} opens a [ it does not close with characters inside")
+            # each character literal but a `-` between two, which spans a range as in fnmatch: [0-3]
+            members = "".join(member if member == "-" else re.escape(member) for member in members)
             parts.append(f"[^.{members}]" if negated else f"[{members}]")
             index = end
         else:
             parts.append(re.escape(char))
         index += 1
-    return re.compile("".join(parts))
+    try:
+        return re.compile("".join(parts))
+    except re.error as error:  # a range out of order, [3-0]
+        raise CfsnnError("match", f"{glob!r} is not a glob cfsnn reads ({error})") from None
 
 
 def overlaid(section: type[KindSection], base: KindSection, fields: dict[str, Any]) -> KindSection:
@@ -133,11 +137,23 @@ def entry_sections(recipe: "Recipe", name: str) -> tuple[NeuronSection, Surrogat
     try:
         for glob in entry.globs():
             glob_regex(glob)
+    except CfsnnError as error:
+        raise error.within(f"layers.{name}") from None
+    try:
         return overlaid(NeuronSection, recipe.neuron, entry.neuron), overlaid(
             SurrogateSection, recipe.surrogate, entry.surrogate
         )
     except CfsnnError as error:
-        raise error.within(f"layers.{name}") from None
+        raise entry_error(recipe, name, error) from None
+
+
+def entry_error(recipe: "Recipe", name: str, error: CfsnnError) -> CfsnnError:
+    """`error` about entry `name`'s sections (its field under "neuron" or "surrogate") named where
+    the field was written: in the entry, or the recipe's own field that the entry's fields meet."""
+    written = {f"{section}.{field}" for section, values in recipe.layers[name].fields().items() for field in values}
+    if error.field in written:
+        return error.within(f"layers.{name}")
+    return CfsnnError(error.field, f"{error.problem} (with layers.{name})")
 
 
 @dataclass(frozen=True)
@@ -160,9 +176,9 @@ class LayerSetting:
 
     def blame(self, error: CfsnnError) -> CfsnnError:
         """`error` (its field under "neuron" or "surrogate") placed under the entry that set the
-        field, or the first matching entry where the recipe's own field meets an entry's."""
-        entry = self.set_by.get(error.field, self.entries[0])
-        return CfsnnError(f"layers.{entry}.{error.field}", f"{error.problem} (layer {self.layer})")
+        field; a field no entry set is the recipe's own, named as such, with the entries that meet
+        it on this layer."""
+        return blamed(error, self.layer, self.entries, self.set_by)
 
     def differences(self, recipe: "Recipe") -> dict[str, Any]:
         """The fields ("neuron.threshold", …) whose value differs from the recipe's sections."""
@@ -199,6 +215,15 @@ def resolve_layers(recipe: "Recipe", layers: list[str]) -> dict[str, LayerSettin
     return {layer: _setting(recipe, layer, names) for layer, names in matched.items() if names}
 
 
+def blamed(error: CfsnnError, layer: str, entries: tuple[str, ...], set_by: dict[str, str]) -> CfsnnError:
+    """`error` about one layer's resolved field (`neuron.tau`) named where that field was written:
+    under the entry that set it, or as the recipe's own field when no entry did."""
+    if error.field in set_by:
+        return CfsnnError(f"layers.{set_by[error.field]}.{error.field}", f"{error.problem} (layer {layer})")
+    meeting = ", ".join(f"layers.{entry}" for entry in entries)
+    return CfsnnError(error.field, f"{error.problem} (layer {layer}, with {meeting})")
+
+
 def _setting(recipe: "Recipe", layer: str, names: list[str]) -> LayerSetting:
     fields: dict[str, dict[str, Any]] = {"neuron": {}, "surrogate": {}}
     set_by: dict[str, str] = {}
@@ -214,10 +239,32 @@ def _setting(recipe: "Recipe", layer: str, names: list[str]) -> LayerSetting:
                     )
                 fields[section][field] = value
                 set_by.setdefault(key, name)
-    setting = LayerSetting(layer, recipe.neuron, recipe.surrogate, tuple(names), set_by)
+    for section, values in fields.items():
+        _check_meant_for_the_kind(recipe, layer, section, values, set_by)
     try:
         neuron = overlaid(NeuronSection, recipe.neuron, fields["neuron"])
         surrogate = overlaid(SurrogateSection, recipe.surrogate, fields["surrogate"])
     except CfsnnError as error:
-        raise setting.blame(error) from None
+        raise blamed(error, layer, tuple(names), set_by) from None
     return LayerSetting(layer, neuron, surrogate, tuple(names), set_by)
+
+
+def _check_meant_for_the_kind(
+    recipe: "Recipe", layer: str, section: str, values: dict[str, Any], set_by: dict[str, str]
+) -> None:
+    """Each entry was checked alone against the recipe's kind. Where one entry changes a layer's
+    kind, a field another entry set for the recipe's kind means the new kind's only if it carries
+    over (a sigmoid's α is not an atan's): refused otherwise, naming both."""
+    new_kind = values.get("kind")
+    old_kind = getattr(recipe, section).kind
+    if new_kind is None or new_kind == old_kind:
+        return
+    changer = set_by[f"{section}.kind"]
+    for field in values:
+        setter = set_by[f"{section}.{field}"]
+        if setter != changer and not SETTABLE[section].carries_over(field, old_kind, new_kind):
+            raise CfsnnError(
+                f"layers.{setter}.{section}.{field}",
+                f"is meant for {section} kind {old_kind!r}, but layers.{changer} makes layer {layer} "
+                f"{new_kind!r}: set the field in the entry that sets the kind",
+            )

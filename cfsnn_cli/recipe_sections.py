@@ -191,24 +191,26 @@ def merge(base: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
     merged = dict(base)
     for key, value in child.items():
         old = merged.get(key)
-        section = SECTIONS_WITH_KIND.get(key) or FIXED_KIND_SECTIONS.get(key)
         if not (isinstance(value, dict) and isinstance(old, dict)):
             merged[key] = value
         elif key == "layers":
-            merged[key] = {name: merge_layer_entry(old.get(name), entry) for name, entry in value.items()}
-            merged[key] = {**old, **merged[key]}
+            merged[key] = {**old, **{name: merge_layer_entry(old.get(name), entry) for name, entry in value.items()}}
         else:
+            section = SECTIONS_WITH_KIND.get(key) or FIXED_KIND_SECTIONS.get(key)
             merged[key] = merge_section(section, old, value) if section is not None else overlay(old, value)
     return merged
 
 
 def merge_layer_entry(old: Any, new: Any) -> Any:
-    """A child's `[layers.NAME]` over the parent's entry of that name: field by field, its neuron
-    and surrogate tables as the recipe's own sections merge (`merge_section`)."""
+    """A child's `[layers.NAME]` over the parent's entry of that name, field by field. Where the
+    parent's entry wrote a kind and the child's writes another, the parent entry's fields that do
+    not carry over are dropped (`merge_section`); where the parent's entry wrote no kind, what kind
+    its fields were meant for is the recipe's, so they are kept, and checked against the new kind."""
     if not (isinstance(old, dict) and isinstance(new, dict)):
         return new
     merged = overlay(old, new)
     for name, section in (("neuron", NeuronSection), ("surrogate", SurrogateSection)):
-        if isinstance(old.get(name), dict) and isinstance(new.get(name), dict):
-            merged[name] = merge_section(section, old[name], new[name])
+        inherited, written = old.get(name), new.get(name)
+        if isinstance(inherited, dict) and isinstance(written, dict) and "kind" in inherited:
+            merged[name] = merge_section(section, inherited, written)
     return merged

@@ -34,6 +34,8 @@ def matched(glob: str) -> list[str]:
         ("stem.*.1", ["stem.body.1", "stem.rpe.1"]),
         ("blocks.[!0].**", SPIKFORMER_LAYERS[5:7]),
         ("blocks.?.mlp.[13]", ["blocks.0.mlp.1", "blocks.1.mlp.3"]),
+        ("blocks.[0-2].mlp.*", ["blocks.0.mlp.1", "blocks.1.mlp.3"]),  # a range, not the three characters 0 - 2
+        ("blocks.[1-1].**", SPIKFORMER_LAYERS[5:7]),
         ("head.0", ["head.0"]),
         ("head", []),  # a glob matches whole paths, not prefixes
     ],
@@ -125,6 +127,8 @@ def test_a_field_the_combined_kind_lacks_names_the_entry_that_set_it():
         ({"match": "*"}, "layers.e", ["sets no neuron or surrogate field"]),
         ({"match": 3, "neuron": {"tau": 3.0}}, "layers.e.match", ["a glob or a list of globs"]),
         ({"match": "a[1", "neuron": {"tau": 3.0}}, "layers.e.match", ["opens a ["]),
+        ({"match": "a[]", "neuron": {"tau": 3.0}}, "layers.e.match", ["opens a ["]),
+        ({"match": "a[3-0]", "neuron": {"tau": 3.0}}, "layers.e.match", ["bad character range"]),
         ({"match": "a/b", "neuron": {"tau": 3.0}}, "layers.e.match", ["no module path"]),
         ({"match": "*", "neurons": {"tau": 3.0}}, "layers.e.neurons", ["known: match, neuron, surrogate"]),
     ],
@@ -175,3 +179,41 @@ def test_layer_rows_list_every_layer_and_what_its_entries_change():
         {"neuron.threshold": 1.0},
     )
     assert rows["blocks.1.0.q_neuron"].entries == () and rows["blocks.1.0.q_neuron"].differs == {}
+
+
+def test_a_field_set_for_the_recipes_kind_is_refused_where_another_entry_changes_the_kind():
+    recipe = recipe_with(
+        {
+            "sharp": {"match": "blocks.**", "surrogate": {"alpha": 9.0}},  # a sigmoid's α
+            "atan": {"match": "**.attention_neuron", "surrogate": {"kind": "atan"}},
+        }
+    )
+    with pytest.raises(CfsnnError) as caught:
+        resolve_layers(recipe, SPIKFORMER_LAYERS)
+    assert caught.value.field == "layers.sharp.surrogate.alpha"
+    assert "layers.atan" in caught.value.problem and "'atan'" in caught.value.problem
+    shared = recipe_with(  # τ means the same for lif: kept
+        {"slow": {"match": "blocks.**", "neuron": {"tau": 4.0}}, "lif": {"match": "head.0", "neuron": {"kind": "lif"}}}
+    )
+    assert resolve_layers(shared, SPIKFORMER_LAYERS)["head.0"].neuron.kind == "lif"
+
+
+def test_a_child_keeps_an_entrys_fields_written_for_the_recipes_kind(tmp_path):
+    parent = tmp_path / "parent.toml"
+    parent.write_text(
+        'extends = "quickstart"\nname = "p"\n[neuron]\nkind = "lif"\n'
+        '[layers.a]\nmatch = "1"\nneuron = { reset = "hard", threshold = 0.7 }\n'
+    )
+    child = tmp_path / "child.toml"
+    child.write_text('extends = "parent.toml"\nname = "c"\n[layers.a]\nneuron.kind = "lif"\n')
+    assert load_recipe(str(child)).layers["a"].neuron == {"reset": "hard", "threshold": 0.7, "kind": "lif"}
+
+
+def test_a_mistake_is_placed_where_it_was_written():
+    with pytest.raises(CfsnnError) as caught:  # a misspelt entry name makes a new entry on the command line
+        load_recipe("spikformer-digits", ["layers.atention.neuron.threshold=0.5"])
+    assert (caught.value.source, caught.value.field) == ("overrides", "layers.atention.match")
+    with pytest.raises(CfsnnError) as caught:  # the recipe's own τ, which the entry's learn_tau meets
+        load_recipe("quickstart", ["neuron.tau=inf", 'layers.b.match="1"', "layers.b.neuron.learn_tau=true"])
+    assert (caught.value.source, caught.value.field) == ("overrides", "neuron.tau")
+    assert "with layers.b" in caught.value.problem

@@ -35,7 +35,8 @@ def build_neuron_layer(neuron: NeuronSection, surrogate: SurrogateSection, times
 
 def apply_layer_settings(model: nn.Module, recipe: Recipe) -> None:
     """Rebuild, in place, each neuron layer of `model` that a `[layers]` entry of `recipe` matches,
-    from its resolved sections; the model's own choices for the layer (`channel_dim`) are kept.
+    from its resolved sections; the model's own choices for the layer
+    (`SpikingNeuron.MODEL_SET_ATTRIBUTES`) are kept.
 
     Raises:
         CfsnnError: an entry matches no layer, two entries contradict each other, or a layer's
@@ -49,7 +50,8 @@ def apply_layer_settings(model: nn.Module, recipe: Recipe) -> None:
             fresh = build_neuron_layer(setting.neuron, setting.surrogate, recipe.data.timesteps)
         except CfsnnError as error:
             raise setting.blame(error) from None
-        fresh.channel_dim = layers[name].channel_dim
+        for attribute in SpikingNeuron.MODEL_SET_ATTRIBUTES:
+            setattr(fresh, attribute, getattr(layers[name], attribute))
         replace_neuron_layer(model, name, fresh)
 
 

@@ -56,6 +56,8 @@ class SpikingNeuron(nn.Module):
     """
 
     channel_dim: int = 2
+    # what a model may set on a layer it built, which a layer rebuilt from `[layers]` keeps
+    MODEL_SET_ATTRIBUTES = ("channel_dim",)
 
     def __init__(
         self,
