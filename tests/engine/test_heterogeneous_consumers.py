@@ -17,17 +17,16 @@ from cfsnn_cli.neurons.layers import named_neuron_layers
 from cfsnn_cli.neurons.reference import reference_sequence
 from tests.engine.export_helpers import inputs_away_from_threshold, onnx_steps, with_statistics
 from tests.firing import recorded
-from tests.heterogeneous import BINARY, MODELS, describe, heterogeneous_model
+from tests.heterogeneous import BINARY, MIXED, MODELS, describe, heterogeneous_model
 from tests.peers import peer
 
 T, BATCH = 4, 3
 
 
-def prepared(kind: str, settings=None, calibrated: bool = False) -> torch.nn.Module:
+def prepared(kind: str, settings: list[str] = MIXED, calibrated: bool = False) -> torch.nn.Module:
     """A heterogeneous model in eval mode with batch-norm statistics of its own. Thresholds stay the
     recipe's unless `calibrated` (which sets each fixed θ to its own firing quantile, still one per layer)."""
-    model = heterogeneous_model(kind) if settings is None else heterogeneous_model(kind, settings)
-    return with_statistics(model, MODELS[kind][0], calibrated=calibrated)
+    return with_statistics(heterogeneous_model(kind, settings), MODELS[kind][0], calibrated=calibrated)
 
 
 @pytest.mark.slow  # an ONNX export traces and converts the model

@@ -7,25 +7,12 @@ import pytest
 import torch
 
 from cfsnn_cli.models.blocks import RecurrentSpiking
-from cfsnn_cli.neurons import CFNeuron, LIFNeuron
+from cfsnn_cli.neurons import LIFNeuron
 from cfsnn_cli.neurons.reference import reference_sequence
 from cfsnn_cli.surrogates import build_surrogate
+from tests.neurons.kernel_check import learning_cf_neuron
 
 T, B, D = 6, 3, 5
-
-
-def cf_neuron(levels: int, bipolar: bool, detach_reset: bool, learnable: str) -> CFNeuron:
-    return CFNeuron(
-        tau=2.5,
-        learn_tau=True,
-        threshold=0.8,
-        learn_threshold=True,
-        levels=levels,
-        bipolar=bipolar,
-        detach_reset=detach_reset,
-        v_init=0.1,
-        surrogate=build_surrogate("atan", learnable=learnable, timesteps=T),
-    )
 
 
 def lif_neuron(reset: str) -> LIFNeuron:
@@ -42,7 +29,7 @@ def lif_neuron(reset: str) -> LIFNeuron:
 
 NEURONS = [
     *(
-        pytest.param(lambda o=options: cf_neuron(*o), id=f"cf-{'-'.join(map(str, options))}")
+        pytest.param(lambda o=options: learning_cf_neuron(*o, T), id=f"cf-{'-'.join(map(str, options))}")
         for options in itertools.product([1, 3], [True, False], [True, False], ["layer", "timestep"])
     ),
     pytest.param(lambda: lif_neuron("hard"), id="lif-hard"),

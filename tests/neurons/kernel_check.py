@@ -6,12 +6,13 @@ example-based and property-based tests: a fused kernel that lands later is one m
 
 import torch
 
-from cfsnn_cli.neurons import SpikingNeuron
+from cfsnn_cli.neurons import CFNeuron, SpikingNeuron
 from cfsnn_cli.neurons.backends import BACKENDS
 from cfsnn_cli.neurons.fused import FusedNeuronSequence
 from cfsnn_cli.neurons.kernel import NeuronSequence
 from cfsnn_cli.neurons.reference import reference_sequence
 from cfsnn_cli.neurons.stepwise import stepwise_sequence
+from cfsnn_cli.surrogates import build_surrogate
 
 # name → callable(x_seq, β, θ, α, rule) returning (spikes, Σrelu(H), Σrelu(−H)) with recording on
 KERNELS = {
@@ -76,3 +77,19 @@ def assert_kernel_matches_reference(neuron: SpikingNeuron, x: torch.Tensor, kern
         tolerance = 1e-6 * want.abs().clamp_min(1)
         assert torch.all((got - want).abs() <= tolerance), (got - want).abs().max()
     return got_spikes, got_grads
+
+
+def learning_cf_neuron(levels: int, bipolar: bool, detach_reset: bool, learnable: str, timesteps: int) -> CFNeuron:
+    """A CF layer that learns β, θ and (per `learnable`) α, started off the defaults (τ 2.5, θ 0.8,
+    V_0 0.1), so that every gradient a kernel computes is exercised."""
+    return CFNeuron(
+        tau=2.5,
+        learn_tau=True,
+        threshold=0.8,
+        learn_threshold=True,
+        levels=levels,
+        bipolar=bipolar,
+        detach_reset=detach_reset,
+        v_init=0.1,
+        surrogate=build_surrogate("atan", learnable=learnable, timesteps=timesteps),
+    )

@@ -7,7 +7,12 @@ import torch
 
 from cfsnn_cli.neurons import CFNeuron, LIFNeuron
 from cfsnn_cli.surrogates import SURROGATES, build_surrogate
-from tests.neurons.kernel_check import KERNELS, assert_kernel_matches_reference, spikes_and_gradients
+from tests.neurons.kernel_check import (
+    KERNELS,
+    assert_kernel_matches_reference,
+    learning_cf_neuron,
+    spikes_and_gradients,
+)
 
 T = 5
 
@@ -28,17 +33,7 @@ def kernel(request) -> str:
 
 @pytest.mark.parametrize("levels,bipolar,detach_reset,learnable", CF_OPTIONS)
 def test_cf_kernel_matches_reference(levels, bipolar, detach_reset, learnable, kernel):
-    neuron = CFNeuron(
-        tau=2.5,
-        learn_tau=True,
-        threshold=0.8,
-        learn_threshold=True,
-        levels=levels,
-        bipolar=bipolar,
-        detach_reset=detach_reset,
-        v_init=0.1,
-        surrogate=build_surrogate("atan", learnable=learnable, timesteps=T),
-    )
+    neuron = learning_cf_neuron(levels, bipolar, detach_reset, learnable, T)
     spikes, _ = assert_kernel_matches_reference(neuron, random_input(levels * 10 + bipolar), kernel)
     assert spikes.abs().max() == levels  # the sequence reaches saturation, so the test covers it
 
