@@ -26,6 +26,7 @@ from cfsnn_cli.recipe_sections import (
     ModelSection,
     NeuronSection,
     OptimSection,
+    QuantizeSection,
     ScheduleSection,
     SurrogateSection,
     TrainSection,
@@ -55,13 +56,15 @@ class Recipe(BaseModel):
     optim: OptimSection = OptimSection()
     schedule: ScheduleSection = ScheduleSection()
     train: TrainSection = TrainSection()
+    quantize: QuantizeSection = QuantizeSection()
     layers: LayerEntries = Field(default_factory=dict)
 
     def check_kinds_and_cross_sections(self, construct: bool = True) -> None:
         """What pydantic cannot see: each kind's options (the `[layers]` entries' included),
         cross-section rules and, with `construct`, the bounds the constructors know
         (`check_constructors`, which imports torch) and the `[layers]` entries matched against the
-        model's layers (`check_layers_resolve`). (Run after pydantic, not inside it: pydantic would
+        model's layers and, with `[quantize]` on, its operations against the integer path's
+        (`check_model_builds`). (Run after pydantic, not inside it: pydantic would
         rewrap our one-line errors.)"""
         for section in SECTIONS_WITH_KIND:
             getattr(self, section).check_kind()
@@ -76,8 +79,8 @@ class Recipe(BaseModel):
                     f"{section}.{name}", f"{section} kind {chosen.kind!r} does not use it (it uses: {uses})"
                 )
         self.check_cross_field_bounds()
-        if construct and self.layers:
-            self.check_layers_resolve()
+        if construct and (self.layers or self.quantize.enabled):
+            self.check_model_builds()
 
     def check_constructors(self, entries: dict[str, tuple[NeuronSection, SurrogateSection]]) -> None:
         """Bounds the constructors know (tau >= 1, alpha > alpha_min, …): build a throwaway neuron
@@ -99,9 +102,9 @@ class Recipe(BaseModel):
         except CfsnnError as error:
             raise error.within("loss") from None
 
-    def check_layers_resolve(self) -> None:
-        """Match the `[layers]` entries against the neuron layers of the model built on the meta
-        device (no memory, no data): an entry that matches nothing or contradicts another is
+    def check_model_builds(self) -> None:
+        """Build the model on the meta device (no memory, no data): a `[layers]` entry that matches
+        nothing or contradicts another, or with `[quantize]` an operation the integer path lacks, is
         refused while the recipe is read, where its field can be traced to the file or `--set`.
         Left to the build for a dataset kind that cannot tell its input shape without its data."""
         from cfsnn_cli.data.registry import INPUT_SHAPES

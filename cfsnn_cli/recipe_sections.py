@@ -150,6 +150,27 @@ class TrainSection(BaseModel):
         False, description="run each block's forward again in backward instead of keeping it: less memory at long T"
     )
     tensorboard: bool = Field(False, description="write per-epoch TensorBoard curves to the run folder's tb/")
+    init_from: str = Field(
+        "",
+        description="a checkpoint to start from (its weights, not its optimiser); with [quantize] a float one "
+        "is folded and quantised first",
+    )
+
+
+class QuantizeSection(BaseModel):
+    """Quantization-aware training for integer hardware (docs/deploy.md)."""
+
+    model_config = STRICT
+    enabled: bool = Field(False, description="train the integer model: fake-quantised weights and membranes")
+    weight_bits: int = Field(8, ge=2, le=8, description="signed bits of every weight")
+    scales: Literal["channel", "tensor"] = Field(
+        "channel", description="one weight step per output channel or per layer"
+    )
+    input_bits: int = Field(8, ge=2, le=8, description="signed bits of the network's input")
+    membrane_bits: int = Field(16, ge=8, le=32, description="signed bits of every membrane potential")
+    leak_bits: int = Field(
+        12, ge=1, le=16, description="fractional bits of the decay: beta = round(beta * 2^bits) / 2^bits"
+    )
 
 
 SECTIONS_WITH_KIND = {

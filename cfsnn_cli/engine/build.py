@@ -17,6 +17,8 @@ from cfsnn_cli.engine.layer_settings import apply_layer_settings, build_neuron_l
 from cfsnn_cli.errors import CfsnnError
 from cfsnn_cli.losses import Objective
 from cfsnn_cli.models import MODELS
+from cfsnn_cli.quant.prepare import quantize_model
+from cfsnn_cli.quant.settings import Quantization
 from cfsnn_cli.recipe import Recipe
 
 
@@ -140,14 +142,23 @@ def neuron_factory(recipe: Recipe):
     return neuron
 
 
-def build_model(recipe: Recipe, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
+def build_model(
+    recipe: Recipe,
+    input_shape: tuple[int, ...],
+    num_classes: int,
+    float_weights: dict[str, torch.Tensor] | None = None,
+) -> nn.Module:
     """The recipe's model, with fresh neurons and surrogates from its `[neuron]` and `[surrogate]`,
-    and those of the layers its `[layers]` entries match from theirs.
+    and those of the layers its `[layers]` entries match from theirs; with `[quantize]` on, its
+    batch norms folded and its layers fake-quantised (`quant/prepare.py`; the steps are calibrated
+    by whoever trains it, or loaded with its weights).
 
     Args:
         recipe: the validated recipe.
         input_shape: one step's input shape without batch and time (`DatasetSplit.input_shape`).
         num_classes: K, the width of the readout.
+        float_weights: the state dict of the float model to start from, loaded before it is
+            folded and quantised (`train.init_from`); None: fresh weights.
 
     Returns:
         A module mapping x_seq [T, B, *input_shape] to per-step logits [T, B, K].
@@ -166,7 +177,23 @@ def build_model(recipe: Recipe, input_shape: tuple[int, ...], num_classes: int) 
     except CfsnnError as error:
         raise error.within("model") from None
     apply_layer_settings(model, recipe)
+    if float_weights is not None:
+        model.load_state_dict(float_weights, strict=True)
+    if recipe.quantize.enabled:
+        quantize_model(model, quantization(recipe))
     return model
+
+
+def quantization(recipe: Recipe) -> Quantization:
+    """The recipe's `[quantize]` as the quant modules take it."""
+    section = recipe.quantize
+    return Quantization(
+        weight_bits=section.weight_bits,
+        per_channel=section.scales == "channel",
+        input_bits=section.input_bits,
+        membrane_bits=section.membrane_bits,
+        leak_bits=section.leak_bits,
+    )
 
 
 NOMINAL_CLASSES = 10  # the readout's width where no data is read: no model-level check depends on it

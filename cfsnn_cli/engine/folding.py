@@ -31,7 +31,8 @@ def _foldable_pairs(model: nn.Module) -> list[tuple[str, str]]:
     return pairs
 
 
-def _replace(model: nn.Module, name: str, new: nn.Module) -> None:
+def replace_submodule(model: nn.Module, name: str, new: nn.Module) -> None:
+    """Put `new` where the submodule `name` (a dotted path) was."""
     parent_name, _, child = name.rpartition(".")
     setattr(model.get_submodule(parent_name) if parent_name else model, child, new)
 
@@ -51,7 +52,7 @@ def fold_batch_norm(model: nn.Module) -> list[dict[str, str]]:
         bias = layer.bias.detach() if layer.bias is not None else bn.running_mean.new_zeros(scale.shape)
         layer.weight = nn.Parameter(layer.weight.detach() * scale.reshape(shape))
         layer.bias = nn.Parameter((bias - bn.running_mean) * scale + bn.bias.detach())
-        _replace(model, bn_name, nn.Identity())
+        replace_submodule(model, bn_name, nn.Identity())
         folding.append({"batch_norm": bn_name, "into": into_name})
     return folding
 
@@ -66,6 +67,6 @@ def apply_folded_structure(model: nn.Module, folding: list[dict[str, str]]) -> N
                 raise KeyError(entry["batch_norm"])
             if layer.bias is None:
                 layer.bias = nn.Parameter(layer.weight.new_zeros(layer.weight.shape[0]))
-            _replace(model, entry["batch_norm"], nn.Identity())
+            replace_submodule(model, entry["batch_norm"], nn.Identity())
     except (AttributeError, KeyError, TypeError) as error:
         raise CfsnnError("ckpt", f"the bundle's batch-norm folding does not fit its model ({error})") from None

@@ -17,7 +17,6 @@ from cfsnn_cli.engine.batches import PROCESSES_STREAM, derived_seed
 from cfsnn_cli.engine.build import (
     autocast,
     build_loader,
-    build_model,
     build_objective,
     build_optimizer,
     build_split,
@@ -27,6 +26,7 @@ from cfsnn_cli.engine.recompute import recompute_blocks
 from cfsnn_cli.engine.report import RunStarted
 from cfsnn_cli.engine.run_folder import STATE_FILE
 from cfsnn_cli.engine.tensorboard import check_tensorboard
+from cfsnn_cli.engine.training_start import starting_model
 from cfsnn_cli.engine.training_state import TrainingPosition, read_training_state, restore_training_state
 from cfsnn_cli.errors import CfsnnError, CfsnnNotice
 from cfsnn_cli.losses import Objective
@@ -117,7 +117,7 @@ def prepare_training(
     torch.manual_seed(recipe.seed)  # the same initial weights in every process
     train_data = build_split(recipe, "train", data_root)
     test_data = build_split(recipe, "test", data_root)
-    model = build_model(recipe, train_data.input_shape, train_data.num_classes).to(device)
+    model = starting_model(recipe, train_data, resume).to(device)
     if recipe.train.channels_last:
         # NHWC conv weights make convolutions write NHWC activations (TimeFolded's [T·B, C, H, W]
         # follows them), the layout GPU tensor cores read fastest under bf16. Checkpoints store

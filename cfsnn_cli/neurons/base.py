@@ -17,6 +17,12 @@ from cfsnn_cli.neurons.firing import FiringRule
 from cfsnn_cli.neurons.observe import LayerObservation, current_observations
 from cfsnn_cli.neurons.stepwise import Feedback, stepwise_sequence
 from cfsnn_cli.positive import inverse_softplus
+from cfsnn_cli.quant.membrane import (
+    FixedPointMembrane,
+    fixed_point_initial_state,
+    fixed_point_sequence,
+    fixed_point_step,
+)
 from cfsnn_cli.surrogates import SigmoidSurrogate, Surrogate
 
 
@@ -56,6 +62,9 @@ class SpikingNeuron(nn.Module):
     """
 
     channel_dim: int = 2
+    # set by quantization (`quant/prepare.py`) with a `unit` buffer: the potential is then kept in
+    # integers of that unit (`quant/membrane.py`)
+    fixed_point: FixedPointMembrane | None = None
     # what a model may set on a layer it built, which a layer rebuilt from `[layers]` keeps
     MODEL_SET_ATTRIBUTES = ("channel_dim",)
 
@@ -127,7 +136,9 @@ class SpikingNeuron(nn.Module):
 
     # -- one step at a time, the state explicit (streaming inference, export, the profiler) ---------
     def initial_state(self, x_t: torch.Tensor) -> torch.Tensor:
-        """V_0 = v_init, shaped like one step's input [B, ...]."""
+        """V_0 = v_init, shaped like one step's input [B, ...] (in integers of the unit, quantised)."""
+        if self.fixed_point is not None:
+            return fixed_point_initial_state(self, x_t)
         return torch.full_like(x_t, self.rule.v_init)
 
     def charge(self, x_t: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -146,6 +157,8 @@ class SpikingNeuron(nn.Module):
         The same equations as `forward`, without the autograd Function and without module state:
         running `step` over t = 1..T from `initial_state` gives `forward`'s spikes.
         """
+        if self.fixed_point is not None:
+            return fixed_point_step(self, x_t, v)
         return self.fire_and_reset(self.charge(x_t, v))
 
     def forward(self, x_seq: torch.Tensor, feedback: Feedback | None = None) -> torch.Tensor:
@@ -184,7 +197,10 @@ class SpikingNeuron(nn.Module):
         # which the fused kernel reads in place (channels last) and the torch kernel by strides.
         channels_at = self.channel_dim % x_seq.dim() if x_seq.dim() > 2 else 2
         x_seq = x_seq.movedim(channels_at, 2) if channels_at != 2 else x_seq
-        if feedback is None:
+        if self.fixed_point is not None:
+            require(feedback is None, "feedback", "a quantised layer has no recurrent input")
+            kernel = partial(fixed_point_sequence, neuron=self)
+        elif feedback is None:
             kernel = sequence_kernel(self.backend, x_seq, self.rule)
         else:
             require(channels_at == 2, "feedback", "a recurrent layer needs its channels on dim 2")

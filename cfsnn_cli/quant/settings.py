@@ -1,0 +1,26 @@
+"""What a recipe's `[quantize]` section asks of a model, as plain values for the quant modules."""
+
+from dataclasses import dataclass
+
+from cfsnn_cli.quant.membrane import FixedPointMembrane
+
+
+@dataclass(frozen=True)
+class Quantization:
+    """Args:
+    weight_bits: signed bits of every weight, 2 to 8.
+    per_channel: one weight step per output channel (else one per layer).
+    input_bits: signed bits of the network's input.
+    membrane_bits: signed bits of every membrane potential.
+    leak_bits: fractional bits of the decay β.
+    """
+
+    weight_bits: int = 8
+    per_channel: bool = True
+    input_bits: int = 8
+    membrane_bits: int = 16
+    leak_bits: int = 12
+
+    @property
+    def membrane(self) -> FixedPointMembrane:
+        return FixedPointMembrane(self.membrane_bits, self.leak_bits)
