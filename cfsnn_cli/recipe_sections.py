@@ -167,7 +167,7 @@ class QuantizeSection(BaseModel):
         "channel", description="one weight step per output channel or per layer"
     )
     input_bits: int = Field(8, ge=2, le=8, description="signed bits of the network's input")
-    membrane_bits: int = Field(16, ge=8, le=32, description="signed bits of every membrane potential")
+    membrane_bits: int = Field(24, ge=8, le=32, description="signed bits of every membrane potential")
     leak_bits: int = Field(
         12, ge=1, le=16, description="fractional bits of the decay: beta = round(beta * 2^bits) / 2^bits"
     )

@@ -72,3 +72,5 @@ def evaluate(
         evaluation_plot(result, f"{checkpoint.recipe.name} ({split})", plot)
     for table in evaluation_tables(checkpoint, result, split):
         console.print(table)
+    if checkpoint.integer_program is not None:
+        console.print("an integer bundle: run by the integer simulator (NumPy, integers only)", highlight=False)

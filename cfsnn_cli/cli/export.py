@@ -14,7 +14,8 @@ def export(
         str,
         typer.Option(
             "--format",
-            help="safetensors (inference bundle, batch norm folded), onnx or nir.",
+            help="safetensors (inference bundle, batch norm folded), onnx or nir; for a model trained with "
+            "[quantize]: integer (integer bundle, run by the integer simulator) or integer-onnx.",
             show_default=False,
         ),
     ],
@@ -46,7 +47,8 @@ def export(
     from cfsnn_cli.engine.run_folder import resolve_checkpoint
 
     check_export_options(fmt, timesteps, onnx_mode, opset)
-    kind = {"safetensors": SAFETENSORS_FILE, "onnx": ONNX_FILE, "nir": NIR_FILE}[fmt]  # --format is checked
+    kinds = {"safetensors": SAFETENSORS_FILE, "onnx": ONNX_FILE, "nir": NIR_FILE, "integer": SAFETENSORS_FILE}
+    kind = (kinds | {"integer-onnx": ONNX_FILE})[fmt]  # --format is checked
     out = check_outputs({"--out": Output(out, kind)}, reads=[resolve_checkpoint(ckpt)])["--out"]
     checkpoint, result = export_checkpoint(ckpt, fmt, out, timesteps=timesteps, onnx_mode=onnx_mode, opset=opset)
     details = ", ".join(f"{key} {value}" for key, value in result.details.items() if not isinstance(value, list))

@@ -66,8 +66,14 @@ def profile_spikes(
         ),
     ] = None,
     energy: Annotated[
-        str, typer.Option("--energy", help=f"E_MAC and E_AC preset: {', '.join(ENERGY_NAMES)}.")
-    ] = "45nm",
+        str | None,
+        typer.Option(
+            "--energy",
+            help=f"E_MAC and E_AC preset: {', '.join(ENERGY_NAMES)} (default: int8 for a model trained with "
+            "[quantize], else 45nm).",
+            show_default=False,
+        ),
+    ] = None,
     e_mac: Annotated[
         float | None,
         typer.Option("--e-mac", help="Energy of one MAC in pJ (> 0), replacing the preset's.", show_default=False),
@@ -93,7 +99,7 @@ def profile_spikes(
     if samples is not None and samples < 1:
         raise CfsnnError("--samples", f"must be >= 1 (got {samples})")
     check_timesteps(timesteps)
-    if energy not in ENERGY_NAMES:
+    if energy is not None and energy not in ENERGY_NAMES:
         raise CfsnnError("--energy", f"must be one of {', '.join(ENERGY_NAMES)} (got {energy!r})")
     for option, value in (("--e-mac", e_mac), ("--e-ac", e_ac)):
         if value is not None and not 0 < value < float("inf"):

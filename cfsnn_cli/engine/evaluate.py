@@ -17,6 +17,7 @@ from cfsnn_cli.engine.model_file import ModelCheckpoint
 from cfsnn_cli.engine.report import Reporter
 from cfsnn_cli.neurons import observe
 from cfsnn_cli.neurons.layers import named_neuron_layers
+from cfsnn_cli.quant.simulated_model import SimulatedModel
 
 
 @dataclass
@@ -165,7 +166,8 @@ def evaluate_checkpoint(
     """Rebuild the model from the recipe inside a checkpoint, load its weights, evaluate a split.
 
     Args:
-        path: a `.safetensors` checkpoint, or a run folder (its model.safetensors).
+        path: a `.safetensors` checkpoint, or a run folder (its model.safetensors); an integer
+            bundle is run by the integer simulator (`quant/simulated_model.py`).
         machine: where the data lives and how many loader workers run (engine/machine.py); the
             checkpoint's own paths are never used. None: `ThisMachine.from_options()`.
         split: "test" or "train" (evaluated without augmentation).
@@ -183,9 +185,12 @@ def evaluate_checkpoint(
     opened = open_checkpoint(path, machine)
     torch.manual_seed(opened.recipe.seed)
     objective = build_objective(opened.recipe).to(opened.device)
+    model = opened.model
+    if opened.checkpoint.integer_program is not None:  # an integer bundle runs in the integer simulator
+        model = SimulatedModel(opened.checkpoint.integer_program, opened.model)
     with opened.batches(split, timesteps, batch_size) as (recipe, _, loader):
         result = evaluate(
-            opened.model,
+            model,
             loader,
             objective.task,
             opened.device,

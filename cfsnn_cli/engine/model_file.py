@@ -16,6 +16,8 @@ import cfsnn_cli
 from cfsnn_cli.engine.run_folder import BEST_FILE, MODEL_FILE, resolve_checkpoint
 from cfsnn_cli.engine.safetensors_file import FORMAT, FORMAT_VERSION, read_safetensors, write_safetensors
 from cfsnn_cli.errors import CfsnnError
+from cfsnn_cli.quant.bundle import PROGRAM_KEY, bundle_tensors, read_bundle
+from cfsnn_cli.quant.program import IntegerProgram
 from cfsnn_cli.recipe import Recipe, recipe_from_json
 
 
@@ -33,6 +35,8 @@ class ModelCheckpoint:
         class_names: the K class names, in label order.
         folding: the batch norms folded into the layer before them (an inference bundle written
             by `cfsnn export`); empty for a training checkpoint.
+        integer_program: the integer program of an integer bundle (`cfsnn export --format
+            integer`), whose `weights` are the fake-quantised model rebuilt from it; else None.
     """
 
     path: Path
@@ -43,6 +47,7 @@ class ModelCheckpoint:
     input_shape: tuple[int, ...]
     class_names: list[str]
     folding: list[dict[str, str]] = field(default_factory=list)
+    integer_program: IntegerProgram | None = None
 
     @property
     def num_classes(self) -> int:
@@ -111,6 +116,27 @@ def save_inference_bundle(
     write_safetensors(path, model.state_dict(), metadata)
 
 
+def save_integer_bundle(
+    path: Path, program: IntegerProgram, model: nn.Module, checkpoint: ModelCheckpoint, exported: dict[str, Any]
+) -> None:
+    """Write an integer bundle (atomically): the integer program (int8 weights, int32 biases and
+    neuron constants, its operations and steps in the metadata), what rebuilds the fake-quantised
+    model beside it (`quant/bundle.py`), and the source's metadata, recipe included.
+
+    Args:
+        path: the `.safetensors` file to write.
+        program: the model's integer program.
+        model: the fake-quantised model it was written from.
+        checkpoint: the checkpoint the model came from.
+        exported: a note on the export (source file), stored as JSON.
+    """
+    metadata = _model_metadata(
+        checkpoint.recipe, checkpoint.epoch, checkpoint.metrics, checkpoint.input_shape, checkpoint.class_names
+    )
+    metadata |= {PROGRAM_KEY: json.dumps(program.header()), "exported": json.dumps(exported)}
+    write_safetensors(path, bundle_tensors(program, model), metadata)
+
+
 def load_model_checkpoint(path: Path, what: str = "ckpt") -> ModelCheckpoint:
     """Read a model checkpoint written by `save_model`.
 
@@ -137,6 +163,9 @@ def load_model_checkpoint(path: Path, what: str = "ckpt") -> ModelCheckpoint:
         )
     try:
         recipe = recipe_from_json(metadata["recipe"], f"{path} (stored recipe)")
+        program = None
+        if PROGRAM_KEY in metadata:
+            program, weights = read_bundle(weights, metadata[PROGRAM_KEY])
         return ModelCheckpoint(
             path=path,
             recipe=recipe,
@@ -146,6 +175,7 @@ def load_model_checkpoint(path: Path, what: str = "ckpt") -> ModelCheckpoint:
             input_shape=tuple(json.loads(metadata["input_shape"])),
             class_names=json.loads(metadata["class_names"]),
             folding=json.loads(metadata.get("folding", "[]")),
+            integer_program=program,
         )
     except (KeyError, ValueError) as error:
         if isinstance(error, CfsnnError):

@@ -363,7 +363,7 @@ def profile_checkpoint(
     samples: int | None = None,
     timesteps: int | None = None,
     batch_size: int | None = None,
-    energy: str = "45nm",
+    energy: str | None = None,
     e_mac: float | None = None,
     e_ac: float | None = None,
     reporter: Reporter | None = None,
@@ -377,17 +377,21 @@ def profile_checkpoint(
         samples: profile the first N samples of the split; None profiles all of it.
         timesteps: profile at this T instead of the recipe's; None keeps it.
         batch_size: samples per batch; None keeps the recipe's `data.eval_batch_size`.
-        energy: the preset for E_MAC and E_AC ("45nm", "fp16" or "int8").
+        energy: the preset for E_MAC and E_AC ("45nm", "fp16" or "int8"); None: "int8" for a
+            model trained with `[quantize]` (an integer bundle included), else "45nm".
         e_mac: E_MAC in pJ, replacing the preset's.
         e_ac: E_AC in pJ, replacing the preset's.
         reporter: told about progress.
 
     Returns:
-        The checkpoint and its `SpikeProfile`.
+        The checkpoint and its `SpikeProfile`. An integer bundle is profiled through the
+        fake-quantised model rebuilt from it, whose spikes are the integer program's.
     """
     from cfsnn_cli.engine.load import open_checkpoint
 
     opened = open_checkpoint(path, machine)
+    if energy is None:
+        energy = "int8" if opened.checkpoint.recipe.quantize.enabled else "45nm"
     with opened.batches(split, timesteps, batch_size) as (_, _, loader):
         profile = profile_model(opened.model, loader, samples, energy, e_mac, e_ac, reporter)
     return opened.checkpoint, profile

@@ -18,7 +18,7 @@ class Quantization:
     weight_bits: int = 8
     per_channel: bool = True
     input_bits: int = 8
-    membrane_bits: int = 16
+    membrane_bits: int = 24
     leak_bits: int = 12
 
     @property

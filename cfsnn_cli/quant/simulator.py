@@ -32,21 +32,31 @@ def simulate(program: IntegerProgram, x_seq: np.ndarray) -> SimulatedRun:
     """Run the program over x_seq [T, B, *input_shape] from every neuron's V_0 = v_init_int."""
     tensors = {name: value.astype(np.int64) for name, value in program.tensors.items()}
     potentials: dict[int, np.ndarray] = {}
-    logits, spikes = [], {index: [] for index, op in enumerate(program.ops) if op["op"] == "neuron"}
+    neurons = [index for index, op in enumerate(program.ops) if op["op"] == "neuron"]
+    logits, spikes = [], []
     for x_t in x_seq:
-        values: list[np.ndarray] = []
-        for index, op in enumerate(program.ops):
-            inputs = [values[source] for source in op["in"]]
-            if op["op"] == "neuron":
-                n, potentials[index] = _neuron_step(op, inputs[0], potentials.get(index), tensors)
-                spikes[index].append(n)
-                values.append(n)
-            elif op["op"] == "input":
-                values.append(quantize_input(program, x_t))
-            else:
-                values.append(OPERATIONS[op["op"]](op, inputs, tensors))
+        values = step_values(program, tensors, x_t, potentials)
         logits.append(values[-1])
-    return SimulatedRun(np.stack(logits), [np.stack(layer).astype(np.int8) for layer in spikes.values()])
+        spikes.append([values[index] for index in neurons])
+    return SimulatedRun(np.stack(logits), [np.stack(layer).astype(np.int8) for layer in zip(*spikes, strict=True)])
+
+
+def step_values(
+    program: IntegerProgram, tensors: dict[str, np.ndarray], x_t: np.ndarray, potentials: dict[int, np.ndarray]
+) -> list[np.ndarray]:
+    """Every value of one step (op i's at i) from x_t [B, ...]; `potentials` (each neuron op's V,
+    by op index, absent before the first step) is updated in place."""
+    values: list[np.ndarray] = []
+    for index, op in enumerate(program.ops):
+        inputs = [values[source] for source in op["in"]]
+        if op["op"] == "neuron":
+            n, potentials[index] = _neuron_step(op, inputs[0], potentials.get(index), tensors)
+            values.append(n)
+        elif op["op"] == "input":
+            values.append(quantize_input(program, x_t))
+        else:
+            values.append(OPERATIONS[op["op"]](op, inputs, tensors))
+    return values
 
 
 def _per_channel(vector: np.ndarray, like: np.ndarray) -> np.ndarray:

@@ -1,5 +1,6 @@
 """`cfsnn export`: a checkpoint, loaded through `load_model` like every command that reads one,
-written as a safetensors inference bundle, an ONNX graph or a NIR graph (docs/export.md)."""
+written as a safetensors inference bundle, an ONNX graph or a NIR graph, or, for a model trained
+with `[quantize]`, as an integer bundle or an integer ONNX graph (docs/export.md, docs/deploy.md)."""
 
 import importlib.util
 import json
@@ -14,10 +15,11 @@ from cfsnn_cli.limits import MAX_TIMESTEPS
 if TYPE_CHECKING:  # torch is imported by export_checkpoint alone: the command checks its options without it
     from cfsnn_cli.engine.model_file import ModelCheckpoint
 
-FORMATS = ("safetensors", "onnx", "nir")
+FORMATS = ("safetensors", "onnx", "nir", "integer", "integer-onnx")
+ONNX_FORMATS = ("onnx", "integer-onnx")
 ONNX_MODES = ("step", "unrolled")
 OPSETS = (18, 23)  # the torch.export-based exporter writes opset 18 and later
-EXTRAS = {"onnx": ("onnx", "onnxscript"), "nir": ("nir",)}
+EXTRAS = {"onnx": ("onnx", "onnxscript"), "nir": ("nir",), "integer-onnx": ("onnx",)}
 
 
 @dataclass
@@ -35,7 +37,8 @@ def require_extra(fmt: str) -> None:
     """A CfsnnError naming the pip extra when a package the format needs is not installed."""
     missing = [name for name in EXTRAS.get(fmt, ()) if importlib.util.find_spec(name) is None]
     if missing:
-        raise CfsnnError("fmt", f'{fmt} export needs {", ".join(missing)}, not installed: pip install "cfsnn[{fmt}]"')
+        extra = "onnx" if fmt in ONNX_FORMATS else fmt
+        raise CfsnnError("fmt", f'{fmt} export needs {", ".join(missing)}, not installed: pip install "cfsnn[{extra}]"')
 
 
 def check_export_options(fmt: str, timesteps: int | None, onnx_mode: str, opset: int | None) -> None:
@@ -47,11 +50,13 @@ def check_export_options(fmt: str, timesteps: int | None, onnx_mode: str, opset:
     if timesteps is not None:
         if not 1 <= timesteps <= MAX_TIMESTEPS:
             raise CfsnnError("timesteps", f"must be between 1 and {MAX_TIMESTEPS} (got {timesteps})")
-        if fmt != "onnx" or onnx_mode != "unrolled":
-            raise CfsnnError("timesteps", "only `fmt=onnx, onnx_mode=unrolled` has a fixed T; the rest run any T")
+        if fmt not in ONNX_FORMATS or onnx_mode != "unrolled":
+            raise CfsnnError(
+                "timesteps", "only an ONNX format with `onnx_mode=unrolled` has a fixed T; the rest run any T"
+            )
     if opset is not None:
-        if fmt != "onnx":
-            raise CfsnnError("opset", "applies to `fmt=onnx` only")
+        if fmt not in ONNX_FORMATS:
+            raise CfsnnError("opset", "applies to the ONNX formats only")
         if not OPSETS[0] <= opset <= OPSETS[1]:
             raise CfsnnError("opset", f"must be between {OPSETS[0]} and {OPSETS[1]} (got {opset})")
     require_extra(fmt)
@@ -69,7 +74,8 @@ def export_checkpoint(
 
     Args:
         ckpt: a checkpoint, inference bundle or run folder.
-        fmt: "safetensors" (folded inference bundle), "onnx" or "nir".
+        fmt: "safetensors" (folded inference bundle), "onnx", "nir", or for a quantised model
+            "integer" (integer bundle) or "integer-onnx".
         out: the file to write; nothing is left there if the export fails.
         timesteps: T of an unrolled ONNX graph (default: the recipe's data.timesteps).
         onnx_mode: "step" (one step, membranes as inputs and outputs) or "unrolled" (fixed T).
@@ -77,7 +83,7 @@ def export_checkpoint(
 
     Raises:
         CfsnnError: a bad option, a missing extra, a checkpoint that is not cfsnn's, a model the
-            format cannot express.
+            format cannot express, a float model exported as integers.
     """
     import torch
 
@@ -106,9 +112,14 @@ def export_checkpoint(
         details |= {"mode": onnx_mode, "opset": opset}
         if onnx_mode == "unrolled":
             details["timesteps"] = steps
-    else:
+    elif fmt == "nir":
         from cfsnn_cli.engine.export.nir import export_nir
 
         details = export_nir(checkpoint, model, out)
+    else:
+        from cfsnn_cli.engine.export.integer import export_integer
+
+        steps = timesteps or checkpoint.recipe.data.timesteps
+        details = export_integer(checkpoint, model, out, fmt, onnx_mode, steps, opset)
     seconds = time.perf_counter() - started
     return checkpoint, ExportResult(Path(out), fmt, Path(out).stat().st_size, seconds, details)
