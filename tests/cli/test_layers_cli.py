@@ -3,39 +3,17 @@ code 2 and nothing written; a run whose layers differ is rebuilt the same by eva
 shown by `recipes show`, and its entries' fields are compared and swept like any other field."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-CFSNN = str(Path(sys.executable).parent / "cfsnn")
-ENV = {**os.environ, "COLUMNS": "120", "OMP_NUM_THREADS": "2"}
+from tests.cli.program import assert_refused, cfsnn, sets
+
 TINY = ["model.hidden=[16, 12]", "train.epochs=1", "data.batch_size=128"]
 # quickstart's MLP with two hidden layers has neuron layers "1" and "3"
 MIXED = [
     'layers.first.match="1"', "layers.first.neuron.kind=lif", "layers.first.neuron.learn_threshold=true",
     'layers.second.match="3"', "layers.second.surrogate.kind=atan", "layers.second.neuron.levels=2",
 ]  # fmt: skip
-
-
-def cfsnn(*args, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([CFSNN, *map(str, args)], capture_output=True, text=True, env=ENV, timeout=300, cwd=cwd)
-
-
-def sets(*overrides: str) -> list[str]:
-    return [arg for override in overrides for arg in ("--set", override)]
-
-
-def assert_refused(result: subprocess.CompletedProcess, *words: str) -> str:
-    assert result.returncode == 2, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("cfsnn: error: "), result.stderr
-    assert "Traceback" not in result.stderr and result.stdout == ""
-    for word in words:
-        assert word in lines[0], (word, lines[0])
-    return lines[0]
 
 
 @pytest.mark.parametrize(
