@@ -17,7 +17,7 @@ from cfsnn_cli.neurons.firing import FiringRule
 from cfsnn_cli.neurons.observe import LayerObservation, current_observations
 from cfsnn_cli.neurons.stepwise import Feedback, stepwise_sequence
 from cfsnn_cli.positive import inverse_softplus
-from cfsnn_cli.quant.membrane import (
+from cfsnn_cli.neurons.fixed_point import (
     FixedPointMembrane,
     fixed_point_initial_state,
     fixed_point_sequence,
@@ -63,7 +63,7 @@ class SpikingNeuron(nn.Module):
 
     channel_dim: int = 2
     # set by quantization (`quant/prepare.py`) with a `unit` buffer: the potential is then kept in
-    # integers of that unit (`quant/membrane.py`)
+    # integers of that unit (`neurons/fixed_point.py`)
     fixed_point: FixedPointMembrane | None = None
     # what a model may set on a layer it built, which a layer rebuilt from `[layers]` keeps
     MODEL_SET_ATTRIBUTES = ("channel_dim",)

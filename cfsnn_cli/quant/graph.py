@@ -108,7 +108,10 @@ def _walk(module: nn.Module, value: int, graph: IntegerGraph, names: dict[int, s
         return node("flatten")
     if isinstance(module, nn.modules.batchnorm._BatchNorm):
         raise refusal(f"{name} is a batch norm that follows no conv or linear layer, so it cannot be folded")
-    raise refusal(f"{name or 'the model'} is a {type(module).__name__}, an operation it lacks")
+    raise refusal(
+        f"{name or 'the model'} is a {type(module).__name__}, which it has no integer form of (it takes the chains "
+        "mlp, convnet and vggsnn, and the residual networks)"
+    )
 
 
 def _residual(block: BasicBlock, value: int, graph: IntegerGraph, names: dict[int, str]) -> int:

@@ -11,7 +11,7 @@ Operations (each makes value i from the values of its `in`):
     globalsum  the sum over H×W
     flatten    all but the batch dimension into one
     add        a·m_a + b·m_b, m an integer per channel (absent: 1)
-    neuron     the fixed-point membrane of `quant/membrane.py`; its spikes are the value
+    neuron     the fixed-point membrane of `neurons/fixed_point.py`; its spikes are the value
 The last value is the readout's accumulator; logits = accumulator·output_unit.
 """
 
@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from cfsnn_cli.quant.graph import integer_graph, refusal
-from cfsnn_cli.quant.membrane import integer_neuron
+from cfsnn_cli.neurons.fixed_point import integer_neuron
 from cfsnn_cli.quant.settings import Quantization
 from cfsnn_cli.quant.steps import plan_steps
 

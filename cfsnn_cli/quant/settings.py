@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from cfsnn_cli.quant.membrane import FixedPointMembrane
+from cfsnn_cli.neurons.fixed_point import FixedPointMembrane
 
 
 @dataclass(frozen=True)

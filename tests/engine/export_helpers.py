@@ -101,11 +101,13 @@ def inputs_away_from_threshold(
     raise AssertionError("no input fired every layer and kept away from the threshold")
 
 
-def onnx_steps(session, x_seq: np.ndarray, layers: int):
+def onnx_steps(session, x_seq: np.ndarray, layers: int, states: dict[str, np.ndarray] | None = None):
     """The caller's loop over T with the step graph: states in, states out, read by their names
-    (every state starts at zero: V_0 = v_init = 0 for every kind tested here, no spikes before t = 1)."""
-    shapes = {i.name: i.shape for i in session.get_inputs() if i.name != "x"}
-    states = {name: np.zeros([x_seq.shape[1], *shape[1:]], np.float32) for name, shape in shapes.items()}
+    (`states` at the start; None: every state zero, V_0 = v_init = 0 for every kind tested here,
+    no spikes before t = 1)."""
+    if states is None:
+        shapes = {i.name: i.shape for i in session.get_inputs() if i.name != "x"}
+        states = {name: np.zeros([x_seq.shape[1], *shape[1:]], np.float32) for name, shape in shapes.items()}
     names = [o.name for o in session.get_outputs()]
     logits, spikes = [], []
     for x_t in x_seq:

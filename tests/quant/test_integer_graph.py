@@ -1,0 +1,67 @@
+"""What the integer path takes and refuses: every model family is either read as an integer graph
+or refused in one line while its recipe is read, and the steps it calibrates are what
+quant/steps.py promises (weights filling their range, a residual sum's shortcut multiplied by an
+integer, one unit for every class of the readout)."""
+
+import pytest
+import torch
+
+from cfsnn_cli.errors import CfsnnError
+from cfsnn_cli.quant.settings import Quantization
+from cfsnn_cli.quant.synapse import largest_integer
+from cfsnn_cli.recipe import load_recipe
+from tests.quant.integer_helpers import program_of, quantised_model
+
+
+@pytest.mark.parametrize(
+    ("recipe", "overrides", "words"),
+    [
+        ("sequential-digits", [], "recurrent layer"),
+        ("spikformer-digits", [], "SpikingTransformer"),
+        ("quickstart", ["model.kind=rsnn"], "recurrent layer"),
+    ],
+)
+def test_a_model_the_integer_path_lacks_is_refused_when_the_recipe_is_read(recipe, overrides, words):
+    with pytest.raises(CfsnnError) as refused:
+        load_recipe(recipe, [*overrides, "quantize.enabled=true"])
+    assert refused.value.field == "model" and words in refused.value.problem
+    assert "integer path cannot run this model" in refused.value.problem
+
+
+@pytest.mark.parametrize("kind", ["mlp", "convnet", "resnet20"])
+def test_the_shipped_families_it_takes_load_quantised(kind):
+    recipe = {"mlp": "quickstart", "convnet": "digits-events", "resnet20": "cifar10"}[kind]
+    overrides = ["quantize.enabled=true"] + (["model.kind=resnet20"] if kind == "resnet20" else [])
+    assert load_recipe(recipe, overrides).quantize.enabled
+
+
+@pytest.mark.parametrize("per_channel", [True, False])
+@pytest.mark.parametrize(("kind", "bits"), [("convnet", 8), ("resnet20", 3)])
+def test_calibrated_weights_fill_their_range(kind, per_channel, bits):
+    settings = Quantization(weight_bits=bits, per_channel=per_channel)
+    program = program_of(quantised_model(kind, "cf1", settings), settings)
+    limit = largest_integer(bits)
+    summed = {source for op in program.ops if op["op"] == "add" for source in op["in"]}
+    checked = 0
+    for index, op in enumerate(program.ops):
+        if op["op"] not in ("conv", "linear"):
+            continue
+        largest = torch.from_numpy(program.tensors[op["weight"]].astype("int64")).abs().flatten(1).amax(1)
+        assert int(largest.max()) <= limit
+        if index in summed:  # a residual sum's convs share a unit, which the larger of them fills
+            continue
+        checked += 1
+        if op is program.ops[-1] or not per_channel:
+            assert int(largest.max()) == limit  # one step for the layer: its largest weight sets it
+        else:
+            assert (largest == limit).all()  # each channel's own step
+    assert checked >= 3
+
+
+def test_a_residual_sum_multiplies_its_shortcut_by_integers_and_the_readout_has_one_unit():
+    settings = Quantization()
+    program = program_of(quantised_model("resnet20", "cf3", settings), settings)
+    factors = [program.tensors[name] for op in program.ops if op["op"] == "add" for name in op["multipliers"] if name]
+    assert factors and all(f.dtype.kind == "i" and f.min() >= 1 for f in factors)
+    assert [op["op"] for op in program.ops][-4:] == ["neuron", "globalsum", "flatten", "linear"]
+    assert isinstance(program.output_unit, float) and program.output_unit > 0
