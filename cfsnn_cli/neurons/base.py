@@ -14,15 +14,15 @@ from cfsnn_cli.constants import constant_like
 from cfsnn_cli.errors import require
 from cfsnn_cli.neurons.backends import BACKENDS, Backend, sequence_kernel
 from cfsnn_cli.neurons.firing import FiringRule
-from cfsnn_cli.neurons.observe import LayerObservation, current_observations
-from cfsnn_cli.neurons.stepwise import Feedback, stepwise_sequence
-from cfsnn_cli.positive import inverse_softplus
 from cfsnn_cli.neurons.fixed_point import (
     FixedPointMembrane,
     fixed_point_initial_state,
     fixed_point_sequence,
     fixed_point_step,
 )
+from cfsnn_cli.neurons.observe import LayerObservation, current_observations
+from cfsnn_cli.neurons.stepwise import Feedback, stepwise_sequence
+from cfsnn_cli.positive import inverse_softplus
 from cfsnn_cli.surrogates import SigmoidSurrogate, Surrogate
 
 

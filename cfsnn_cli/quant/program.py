@@ -22,8 +22,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from cfsnn_cli.quant.graph import integer_graph, refusal
 from cfsnn_cli.neurons.fixed_point import integer_neuron
+from cfsnn_cli.quant.graph import integer_graph, refusal
 from cfsnn_cli.quant.settings import Quantization
 from cfsnn_cli.quant.steps import plan_steps
 

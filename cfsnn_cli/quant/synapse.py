@@ -47,7 +47,10 @@ class QuantizedSynapse:
     def integer_weight(self) -> torch.Tensor:
         step = self.weight_step.to(self.weight.dtype).reshape(-1, *([1] * (self.weight.dim() - 1)))
         limit = largest_integer(self.weight_bits)
-        return torch.clamp(round_ste(self.weight / step), -limit, limit)
+        integers = round_ste(self.weight / step)
+        # the gradient stops at the weights clipped, those whose rounding falls outside the range;
+        # clamping W/s itself would also stop it at each channel's largest weight, W/s = limit ± round-off
+        return torch.where(integers.abs() <= limit, integers, integers.detach().clamp(-limit, limit))
 
     def integer_bias(self) -> torch.Tensor | None:
         if self.bias is None:

@@ -2,12 +2,14 @@
 integer loop of the equations in neurons/fixed_point.py written here with Python integers, the
 float layer where the integers are exact, and the float layer's gradients."""
 
+import copy
 import math
 
 import pytest
 import torch
 from torch import nn
 
+from cfsnn_cli.engine.synops import synaptic_operations
 from cfsnn_cli.neurons import build_neuron
 from cfsnn_cli.neurons.fixed_point import FixedPointMembrane, integer_neuron
 from cfsnn_cli.quant.synapse import quantized_copy
@@ -108,6 +110,7 @@ def test_with_no_leak_and_inputs_on_the_grid_it_is_the_float_layer_gradients_inc
 @pytest.mark.parametrize("layer", [nn.Linear(6, 4), nn.Conv2d(2, 4, 3, padding=1)])
 def test_a_quantised_synapse_computes_integers_and_passes_the_float_gradient(layer):
     torch.manual_seed(0)
+    float_layer = copy.deepcopy(layer)  # its own parameters: the quantised copy shares `layer`'s
     quantised = quantized_copy(layer, weight_bits=4)
     quantised.weight_step = layer.weight.detach().double().abs().flatten(1).amax(1) / 7
     quantised.input_step = torch.tensor(0.5, dtype=torch.float64)
@@ -123,7 +126,12 @@ def test_a_quantised_synapse_computes_integers_and_passes_the_float_gradient(lay
     # straight through: the weights get the float layer's gradient for the same input
     upstream = torch.randn_like(out)
     (out * upstream).sum().backward()
-    a_float = a.detach().clone().requires_grad_()
-    (layer(a_float) * upstream).sum().backward()
-    torch.testing.assert_close(quantised.weight.grad, layer.weight.grad)
+    (float_layer(a.detach()) * upstream).sum().backward()
+    torch.testing.assert_close(quantised.weight.grad, float_layer.weight.grad)
     assert quantised.weight is layer.weight  # one parameter, so the state dict keeps its name
+
+
+def test_a_quantised_conv_counts_the_synaptic_operations_of_the_conv_it_is():
+    conv = nn.Conv2d(2, 3, 3, padding=1)
+    events = (torch.rand(4, 2, 6, 6) > 0.7).float()
+    assert synaptic_operations(quantized_copy(conv, 8), events) == synaptic_operations(conv, events) > 0
