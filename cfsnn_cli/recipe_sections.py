@@ -171,6 +171,11 @@ class QuantizeSection(BaseModel):
     leak_bits: int = Field(
         12, ge=1, le=16, description="fractional bits of the decay: beta = round(beta * 2^bits) / 2^bits"
     )
+    leak_rounding: Literal["floor", "toward_zero", "leak_floor"] = Field(
+        "floor",
+        description="the decay's rounding: floor (an arithmetic shift), toward_zero (Loihi's) or leak_floor "
+        "(V minus the leak shifted, Xylo's)",
+    )
 
 
 SECTIONS_WITH_KIND = {

@@ -193,6 +193,7 @@ def quantization(recipe: Recipe) -> Quantization:
         input_bits=section.input_bits,
         membrane_bits=section.membrane_bits,
         leak_bits=section.leak_bits,
+        leak_rounding=section.leak_rounding,
     )
 
 

@@ -9,7 +9,7 @@ With F = `leak_bits` and M = `membrane_bits`, the integers a device stores are
 and each step is, in integers only,
 
     X_int = round(X / u)                                   (the accumulator the synapses computed)
-    H     = clip(floor(β_int·V / 2^F) + X_int, −2^(M−1), 2^(M−1) − 1)   (floor: an arithmetic shift)
+    H     = clip(decay(V) + X_int, −2^(M−1), 2^(M−1) − 1)   (decay: floor(β_int·V / 2^F), or see `decay`)
     N     = the layer's count of H against θ_int           (trunc or floor of H/θ_int, clipped to ±D)
     V     = H − θ_int·N   (soft)   or   H − N·(H − v_reset_int)   (hard)
 
@@ -25,15 +25,19 @@ import torch
 
 from cfsnn_cli.neurons.firing import FiringRule
 from cfsnn_cli.neurons.kernel import channel_sum
-from cfsnn_cli.quant.ste import floor_ste, round_ste
+from cfsnn_cli.quant.ste import floor_ste, round_ste, trunc_ste
+
+LEAK_ROUNDINGS = ("floor", "toward_zero", "leak_floor")
 
 
 @dataclass(frozen=True)
 class FixedPointMembrane:
-    """How a quantised layer stores its potential: `membrane_bits` signed, β in `leak_bits` fractional bits."""
+    """How a quantised layer stores its potential: `membrane_bits` signed, β in `leak_bits`
+    fractional bits, the decay rounded as `leak_rounding` says (`decay`)."""
 
     membrane_bits: int
     leak_bits: int
+    leak_rounding: str = "floor"
 
     @property
     def limits(self) -> tuple[int, int]:
@@ -91,6 +95,22 @@ class FixedPointCount(torch.autograd.Function):
         return grad_h * unit, grad_theta, grad_alpha, None, None, None
 
 
+def decay(v: torch.Tensor, beta: torch.Tensor, fixed_point: FixedPointMembrane) -> torch.Tensor:
+    """The decayed potential in integers, β = β_int / 2^F, rounded as the device rounds it:
+
+    - "floor":       floor(β_int·V / 2^F), an arithmetic shift right (to −∞);
+    - "toward_zero": sign(p)·(|p| >> F) with p = β_int·V (Lava's fixed-point LIF for Loihi);
+    - "leak_floor":  V − floor((2^F − β_int)·V / 2^F), the leaked part shifted (Xylo's
+      V − (V >> dash) when β = 1 − 2^−dash).
+    """
+    scale = 1 << fixed_point.leak_bits
+    if fixed_point.leak_rounding == "toward_zero":
+        return trunc_ste(beta * v / scale)
+    if fixed_point.leak_rounding == "leak_floor":
+        return v - floor_ste((scale - beta) * v / scale)
+    return floor_ste(beta * v / scale)
+
+
 def charge_and_fire(
     x_int: torch.Tensor,
     v: torch.Tensor,
@@ -103,7 +123,7 @@ def charge_and_fire(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """One step in integers: (H, N, V) from X_int and V_{t−1} (`unit` and the constants shaped for them)."""
     low, high = fixed_point.limits
-    decayed = floor_ste(constants.beta * v / (1 << fixed_point.leak_bits))
+    decayed = decay(v, constants.beta, fixed_point)
     h = torch.clamp(decayed + x_int, low, high)
     n = FixedPointCount.apply(h, theta, alpha, constants.threshold.detach(), unit, rule)
     if rule.hard_reset:

@@ -195,12 +195,29 @@ def _emit_step(
     return values[-1], new_potentials, spikes
 
 
+def _emit_decay(build: _Builder, op, v: str) -> str:
+    """`neurons.fixed_point.decay` in integer operations, whatever the runtime's integer division
+    rounds to: a floor as (p − (p mod 2^F)) / 2^F (Mod with a positive divisor is ≥ 0), a
+    truncation as sign(p)·(|p| / 2^F)."""
+    scale_value = 1 << op["leak_bits"]
+    scale = build.constant("scale", np.array(scale_value, np.int64))
+
+    def floor_shift(product: str) -> str:
+        remainder = build.op("Mod", [product, scale], fmod=0)
+        return build.op("Div", [build.op("Sub", [product, remainder]), scale])
+
+    if op["leak_rounding"] == "leak_floor":
+        leak = build.op("Mul", [v, build.constant("leak", np.array(scale_value - op["beta"], np.int64))])
+        return build.op("Sub", [v, floor_shift(leak)])
+    product = build.op("Mul", [v, build.constant("beta", np.array(op["beta"], np.int64))])
+    if op["leak_rounding"] == "toward_zero":
+        return build.op("Mul", [build.op("Sign", [product]), build.op("Div", [build.op("Abs", [product]), scale])])
+    return floor_shift(product)
+
+
 def _emit_neuron(build: _Builder, op, x: str, v: str, const, rank: int) -> tuple[str, str]:
     shaped = lambda name: const[op[name]].reshape(1, -1, *([1] * (rank - 2)))  # noqa: E731
-    scale = build.constant("scale", np.array(1 << op["leak_bits"], np.int64))
-    product = build.op("Mul", [v, build.constant("beta", np.array(op["beta"], np.int64))])
-    remainder = build.op("Mod", [product, scale], fmod=0)  # ≥ 0 for a positive divisor
-    decayed = build.op("Div", [build.op("Sub", [product, remainder]), scale])  # exact: floor(βV / 2^F)
+    decayed = _emit_decay(build, op, v)
     low, high = -(1 << (op["membrane_bits"] - 1)), (1 << (op["membrane_bits"] - 1)) - 1
     h = build.op("Add", [decayed, x])
     h = build.op(

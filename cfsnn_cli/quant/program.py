@@ -155,6 +155,7 @@ def _neuron_op(index: int, neuron, store) -> dict[str, Any]:
         "v_init": store(f"{index}.v_init", constants.v_init, np.int32),
         "beta": int(constants.beta),
         "leak_bits": fixed_point.leak_bits,
+        "leak_rounding": fixed_point.leak_rounding,
         "membrane_bits": fixed_point.membrane_bits,
         "levels": rule.levels,
         "bipolar": rule.bipolar,

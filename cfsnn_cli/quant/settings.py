@@ -13,6 +13,7 @@ class Quantization:
     input_bits: signed bits of the network's input.
     membrane_bits: signed bits of every membrane potential.
     leak_bits: fractional bits of the decay β.
+    leak_rounding: how the decay rounds (`neurons.fixed_point.decay`).
     """
 
     weight_bits: int = 8
@@ -20,7 +21,8 @@ class Quantization:
     input_bits: int = 8
     membrane_bits: int = 24
     leak_bits: int = 12
+    leak_rounding: str = "floor"
 
     @property
     def membrane(self) -> FixedPointMembrane:
-        return FixedPointMembrane(self.membrane_bits, self.leak_bits)
+        return FixedPointMembrane(self.membrane_bits, self.leak_bits, self.leak_rounding)

@@ -68,7 +68,7 @@ def _neuron_step(op, x: np.ndarray, v: np.ndarray | None, tensors) -> tuple[np.n
     if v is None:
         v = np.broadcast_to(_per_channel(tensors[op["v_init"]], x), x.shape).copy()
     low, high = -(1 << (op["membrane_bits"] - 1)), (1 << (op["membrane_bits"] - 1)) - 1
-    h = np.clip(((op["beta"] * v) >> op["leak_bits"]) + x, low, high)  # >> on int64: floor
+    h = np.clip(_decay(op, v) + x, low, high)
     levels = op["levels"]
     if op["bipolar"]:
         n = np.sign(h) * np.minimum(np.abs(h) // threshold, levels)
@@ -77,6 +77,17 @@ def _neuron_step(op, x: np.ndarray, v: np.ndarray | None, tensors) -> tuple[np.n
     if op["hard_reset"]:
         return n, h - n * (h - _per_channel(tensors[op["v_reset"]], x))
     return n, h - threshold * n
+
+
+def _decay(op, v: np.ndarray) -> np.ndarray:
+    """The decayed potential as `neurons.fixed_point.decay` defines it (>> on int64 is a floor)."""
+    shift, beta = op["leak_bits"], op["beta"]
+    if op["leak_rounding"] == "toward_zero":
+        product = beta * v
+        return np.sign(product) * (np.abs(product) >> shift)
+    if op["leak_rounding"] == "leak_floor":
+        return v - ((((1 << shift) - beta) * v) >> shift)
+    return (beta * v) >> shift
 
 
 def _conv(op, inputs, tensors) -> np.ndarray:

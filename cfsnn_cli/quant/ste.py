@@ -12,3 +12,8 @@ def round_ste(x: torch.Tensor) -> torch.Tensor:
 def floor_ste(x: torch.Tensor) -> torch.Tensor:
     """floor(x) forward, the identity backward."""
     return x + (torch.floor(x) - x).detach()
+
+
+def trunc_ste(x: torch.Tensor) -> torch.Tensor:
+    """trunc(x) (toward zero) forward, the identity backward."""
+    return x + (torch.trunc(x) - x).detach()

@@ -24,12 +24,22 @@ def fixed_point_layer(kind: str, membrane: FixedPointMembrane, unit: torch.Tenso
     return layer
 
 
-def integer_loop(x_int, threshold, beta, leak_bits, membrane_bits, levels, bipolar, hard, v_reset, v_init):
-    """The spec's step, one neuron at a time, in Python integers (// is floor, as an arithmetic shift)."""
-    low, high = -(1 << (membrane_bits - 1)), (1 << (membrane_bits - 1)) - 1
+def decayed(v: int, beta: int, leak_bits: int, rounding: str) -> int:
+    """The three roundings of the decay as their devices state them, in Python integers (// floors)."""
+    scale = 1 << leak_bits
+    if rounding == "toward_zero":  # Lava's LIF: sign(p)·(|p| >> F)
+        return int(math.copysign(abs(beta * v) // scale, beta * v))
+    if rounding == "leak_floor":  # Xylo: V − (V >> dash), the leak (1 − β)·V shifted
+        return v - ((scale - beta) * v) // scale
+    return (beta * v) // scale
+
+
+def integer_loop(x_int, threshold, beta, fixed_point, levels, bipolar, hard, v_reset, v_init):
+    """The spec's step, one neuron at a time, in Python integers."""
+    low, high = -(1 << (fixed_point.membrane_bits - 1)), (1 << (fixed_point.membrane_bits - 1)) - 1
     v, spikes = v_init, []
     for x in x_int:
-        h = min(max((beta * v) // (1 << leak_bits) + x, low), high)
+        h = min(max(decayed(v, beta, fixed_point.leak_bits, fixed_point.leak_rounding) + x, low), high)
         if bipolar:
             n = int(math.copysign(min(abs(h) // threshold, levels), h)) if h else 0
         else:
@@ -43,6 +53,8 @@ def integer_loop(x_int, threshold, beta, leak_bits, membrane_bits, levels, bipol
     ("kind", "options", "membrane"),
     [
         ("cf", {"levels": 3, "tau": 3.0, "threshold": 0.4}, FixedPointMembrane(24, 12)),
+        ("cf", {"levels": 3, "tau": 3.0, "threshold": 0.4}, FixedPointMembrane(24, 12, "toward_zero")),
+        ("cf", {"levels": 2, "tau": 8.0, "threshold": 0.4}, FixedPointMembrane(20, 5, "leak_floor")),
         ("cf", {"levels": 1, "tau": 2.0, "threshold": 0.3, "bipolar": False}, FixedPointMembrane(12, 6)),
         (
             "lif",
@@ -68,8 +80,7 @@ def test_the_layer_is_the_integer_loop_of_its_equations(kind, options, membrane)
                 [int(v) for v in x_int[:, b, c]],
                 int(constants.threshold[c]),
                 int(constants.beta),
-                membrane.leak_bits,
-                membrane.membrane_bits,
+                membrane,
                 rule.levels,
                 rule.bipolar,
                 rule.hard_reset,
