@@ -84,8 +84,6 @@ def test_the_integer_onnx_graph_computes_in_integers(runs, tmp_path):
     ("overrides", "words"),
     [
         (["quantize.enabled=true", "quantize.weight_bits=9"], ["quantize.weight_bits", "8"]),
-        (["quantize.enabled=true", "quantize.weight_bits=1"], ["quantize.weight_bits", "2"]),
-        (["quantize.membrane_bits=64"], ["quantize.membrane_bits"]),
         (["quantize.enabled=true", "model.kind=rsnn"], ["integer path", "recurrent"]),
         (["quantize.enabled=true", 'train.init_from="missing.safetensors"'], ["train.init_from", "missing"]),
     ],
