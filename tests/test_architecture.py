@@ -9,11 +9,12 @@ PACKAGE = Path(__file__).resolve().parents[1] / "cfsnn_cli"
 
 # room → the rooms it must not import (docs/architecture.md, "What each room may import")
 FORBIDDEN = {
-    "surrogates": {"neurons", "losses", "models", "data", "engine", "sweep", "cli"},
-    "neurons": {"losses", "models", "data", "engine", "sweep", "cli"},
-    "losses": {"models", "data", "engine", "sweep", "cli"},
-    "models": {"data", "engine", "sweep", "cli"},
-    "data": {"models", "engine", "sweep", "cli"},
+    "surrogates": {"neurons", "losses", "models", "data", "quant", "engine", "sweep", "cli"},
+    "neurons": {"losses", "models", "data", "quant", "engine", "sweep", "cli"},
+    "losses": {"models", "data", "quant", "engine", "sweep", "cli"},
+    "models": {"data", "quant", "engine", "sweep", "cli"},
+    "data": {"models", "quant", "engine", "sweep", "cli"},
+    "quant": {"data", "engine", "sweep", "cli"},
     "engine": {"sweep", "cli"},
     "sweep": {"cli"},
 }

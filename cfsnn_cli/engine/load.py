@@ -16,10 +16,10 @@ from torch.utils.data import DataLoader
 from cfsnn_cli.data import DatasetSplit
 from cfsnn_cli.data.frames import discarded_if_unfinished
 from cfsnn_cli.engine.build import build_loader, build_model, build_split
-from cfsnn_cli.engine.folding import apply_folded_structure
 from cfsnn_cli.engine.machine import DATA_ROOT, ThisMachine, on_this_machine
 from cfsnn_cli.engine.model_file import ModelCheckpoint, load_model_checkpoint, load_weights
 from cfsnn_cli.errors import CfsnnError
+from cfsnn_cli.models.folding import apply_folded_structure
 from cfsnn_cli.recipe import Recipe
 
 

@@ -163,7 +163,7 @@ class _FeaturesLast:
 class TokenBatchNorm(_FeaturesLast, nn.BatchNorm1d):
     """BatchNorm over the feature dimension D of tokens [T·B, N, D] (or of features [T·B, D]): each
     feature normalised over time, batch and tokens together, as Spikformer's BatchNorm1d on the
-    transposed tokens. It is a BatchNorm1d, so `engine/folding.py` folds it into the Linear before
+    transposed tokens. It is a BatchNorm1d, so `models/folding.py` folds it into the Linear before
     it unchanged (both act on the last dimension). It takes BatchNorm1d's arguments, D first.
     """
 

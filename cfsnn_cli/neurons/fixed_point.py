@@ -14,7 +14,7 @@ and each step is, in integers only,
     V     = H − θ_int·N   (soft)   or   H − N·(H − v_reset_int)   (hard)
 
 Here they are floats holding those integers (float64: exact up to 2^53), so autograd can pass
-through: the roundings straight through (`ste.py`), and the count through the layer's surrogate
+through: the roundings straight through (`straight_through.py`), and the count through the layer's surrogate
 evaluated at the real potential H·u against θ_int·u, so α, θ and every surrogate mean what they
 mean in the float layer.
 """
@@ -25,7 +25,7 @@ import torch
 
 from cfsnn_cli.neurons.firing import FiringRule
 from cfsnn_cli.neurons.kernel import channel_sum
-from cfsnn_cli.quant.ste import floor_ste, round_ste, trunc_ste
+from cfsnn_cli.straight_through import floor_ste, round_ste, trunc_ste
 
 LEAK_ROUNDINGS = ("floor", "toward_zero", "leak_floor")
 

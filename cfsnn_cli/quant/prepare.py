@@ -12,7 +12,7 @@ running statistics are folded first; trained quantised from scratch, it trains w
 import torch
 from torch import nn
 
-from cfsnn_cli.engine.folding import fold_batch_norm, replace_submodule
+from cfsnn_cli.models.folding import fold_batch_norm, replace_submodule
 from cfsnn_cli.quant.graph import IntegerGraph, Node, integer_graph, refusal
 from cfsnn_cli.quant.settings import Quantization
 from cfsnn_cli.quant.steps import StepPlan, plan_steps

@@ -9,7 +9,7 @@ step for the first layer) and s_w the weight step of an output channel, the laye
     acc   = W_int ⊛ a_int + b_int     (an integer accumulator)
     out   = acc·u
 
-Every rounding passes its gradient straight through (`ste.py`), so W learns as in the float layer:
+Every rounding passes its gradient straight through (`straight_through.py`), so W learns as in the float layer:
 d out / dW = a_int·u / s_w = a. The steps are buffers set once by calibration (`steps.py`), then
 fixed: weights that grow past the range are clipped.
 """
@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from cfsnn_cli.quant.ste import round_ste
+from cfsnn_cli.straight_through import round_ste
 
 
 def largest_integer(bits: int) -> int:

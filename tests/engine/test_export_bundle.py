@@ -11,11 +11,11 @@ from torch import nn
 from cfsnn_cli.engine.evaluate import evaluate_checkpoint
 from cfsnn_cli.engine.export import export_checkpoint
 from cfsnn_cli.engine.export.bundle import folded_copy
-from cfsnn_cli.engine.folding import fold_batch_norm
 from cfsnn_cli.engine.load import load_model
 from cfsnn_cli.engine.profile import profile_checkpoint
 from cfsnn_cli.engine.step import run_steps
 from cfsnn_cli.engine.train import train
+from cfsnn_cli.models.folding import fold_batch_norm
 from cfsnn_cli.recipe import load_recipe
 from tests.engine.export_helpers import inputs_away_from_threshold, model_with_statistics
 from tests.engine.helpers import tiny_recipe

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from cfsnn_cli.engine.build import no_weight_decay_names, parameter_groups
-from cfsnn_cli.engine.folding import fold_batch_norm
 from cfsnn_cli.errors import CfsnnError
 from cfsnn_cli.models import MODELS
+from cfsnn_cli.models.folding import fold_batch_norm
 from cfsnn_cli.models.transformer import HadamardTokenSum, SpikeAttention, SpikeMask
 from cfsnn_cli.neurons import CFNeuron, SpikingNeuron, observe
 from cfsnn_cli.surrogates import build_surrogate

@@ -7,8 +7,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from cfsnn_cli.engine.folding import fold_batch_norm
 from cfsnn_cli.engine.model_file import ModelCheckpoint, save_inference_bundle
+from cfsnn_cli.models.folding import fold_batch_norm
 
 
 def folded_copy(model: nn.Module) -> nn.Module:
