@@ -115,6 +115,11 @@ class Recipe(BaseModel):
 
     def check_cross_field_bounds(self) -> None:
         optim, schedule, epochs = self.optim, self.schedule, self.train.epochs
+        if self.quantize.enabled and self.train.precision != "fp32":
+            raise CfsnnError(
+                "train.precision",
+                "a quantised model trains in fp32: bfloat16 products cannot hold its integer accumulators exactly",
+            )
         if optim.kind == "sgd" and optim.nesterov and optim.momentum == 0:
             raise CfsnnError("optim.nesterov", "needs optim.momentum > 0")
         if schedule.warmup_epochs >= epochs:

@@ -52,4 +52,10 @@ def _init_checkpoint(recipe: Recipe) -> ModelCheckpoint | None:
         )
     if start.recipe.quantize.enabled and not recipe.quantize.enabled:
         raise CfsnnError(INIT_FROM, f"{start.path} is quantised; a float run cannot start from it")
+    if start.recipe.quantize.enabled and start.recipe.quantize != recipe.quantize:
+        raise CfsnnError(
+            INIT_FROM,
+            f"{start.path} was quantised with other [quantize] settings, whose steps it keeps; "
+            "start from the float run it came from",
+        )
     return start

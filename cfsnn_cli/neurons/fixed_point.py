@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import torch
 
+from cfsnn_cli.errors import require
 from cfsnn_cli.neurons.firing import FiringRule
 from cfsnn_cli.neurons.kernel import channel_sum
 from cfsnn_cli.straight_through import floor_ste, round_ste, trunc_ste
@@ -38,6 +39,9 @@ class FixedPointMembrane:
     membrane_bits: int
     leak_bits: int
     leak_rounding: str = "floor"
+
+    def __post_init__(self):
+        require(self.leak_rounding in LEAK_ROUNDINGS, "leak_rounding", f"must be one of {', '.join(LEAK_ROUNDINGS)}")
 
     @property
     def limits(self) -> tuple[int, int]:
@@ -151,7 +155,8 @@ def fixed_point_sequence(
     neuron,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The sequence kernels' (spikes, Σrelu(H), Σrelu(−H) per channel) for a quantised layer, the
-    potential in integers (β and θ are read from `neuron` itself, to make their integers); by autograd."""
+    potential in integers; by autograd. It takes the kernels' arguments, but reads β and θ from
+    `neuron` itself (not `beta` and `threshold`), to make their integers."""
     x_seq = x_seq.double()
     unit, constants = _shaped(neuron, x_seq[0])
     theta = neuron.threshold_value().to(x_seq)

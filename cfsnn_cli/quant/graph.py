@@ -71,6 +71,9 @@ def _walk(module: nn.Module, value: int, graph: IntegerGraph, names: dict[int, s
         return value
     if isinstance(module, TimeFolded):
         return _walk(module.layer, value, graph, names)
+    if isinstance(module, SequenceDropout | nn.Dropout) and module.p > 0:
+        # it scales the kept spikes by 1/(1 − p), off the integer grid the next layer rounds them to
+        raise refusal(f"{name} is a dropout (p = {module.p:g}); train the quantised model without dropout")
     if isinstance(module, SequenceDropout | nn.Dropout | nn.Identity):
         return value
     if isinstance(module, SpikingClassifier):
@@ -90,16 +93,16 @@ def _walk(module: nn.Module, value: int, graph: IntegerGraph, names: dict[int, s
             raise refusal(f"{name} pads with {module.padding_mode!r}; the integer conv pads with zeros")
         return node("synapse")
     if isinstance(module, nn.AvgPool2d):
-        kernel, stride = _pair(module.kernel_size), _pair(module.stride or module.kernel_size)
-        if kernel != stride or _pair(module.padding) != (0, 0) or module.ceil_mode:
+        kernel, stride = pair(module.kernel_size), pair(module.stride or module.kernel_size)
+        if kernel != stride or pair(module.padding) != (0, 0) or module.ceil_mode:
             raise refusal(f"{name} is an average pool other than k×k with stride k and no padding")
         return node("avgpool")
     if isinstance(module, nn.MaxPool2d):
-        if _pair(module.dilation) != (1, 1) or module.ceil_mode:
+        if pair(module.dilation) != (1, 1) or module.ceil_mode:
             raise refusal(f"{name} is a dilated or ceil-mode max pool")
         return node("maxpool")
     if isinstance(module, nn.AdaptiveAvgPool2d):
-        if _pair(module.output_size) != (1, 1):
+        if pair(module.output_size) != (1, 1):
             raise refusal(f"{name} pools adaptively to {module.output_size}, not to 1×1")
         return node("globalavg")
     if isinstance(module, nn.Flatten):
@@ -125,5 +128,6 @@ def _residual(block: BasicBlock, value: int, graph: IntegerGraph, names: dict[in
     return total if block.wiring == "sew" else _walk(block.out_neuron, total, graph, names)
 
 
-def _pair(value) -> tuple[int, int]:
+def pair(value) -> tuple[int, int]:
+    """An int or a pair of ints (a pooling or conv size) as a pair."""
     return tuple(value) if isinstance(value, tuple | list) else (value, value)

@@ -16,11 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from cfsnn_cli.quant.graph import refusal
+from cfsnn_cli.quant.bounds import check_int8_inputs, value_bounds
 from cfsnn_cli.quant.program import IntegerProgram
-from cfsnn_cli.quant.simulator import step_values
-
-INT8_LIMIT = 127  # ConvInteger and MatMulInteger read int8 values
 
 
 class _Builder:
@@ -48,40 +45,6 @@ class _Builder:
         output = self.name(kind.lower())
         self.nodes.append(helper.make_node(kind, inputs, [output], **attributes))
         return output
-
-
-def _shapes_and_bounds(program: IntegerProgram) -> tuple[list[tuple[int, ...]], list[int]]:
-    """Each value's shape for one sample (from a step of the simulator on zeros) and the largest
-    magnitude it can hold (for the values a conv or linear layer reads, which must fit int8)."""
-    tensors = {name: value.astype(np.int64) for name, value in program.tensors.items()}
-    values = step_values(program, tensors, np.zeros((1, *program.input_shape), np.float32), {})
-    bounds: list[int] = []
-    for index, op in enumerate(program.ops):
-        inputs = [bounds[source] for source in op["in"]]
-        kind = op["op"]
-        if kind == "input":
-            bounds.append(program.input_limit)
-        elif kind == "neuron":
-            bounds.append(op["levels"])
-        elif kind == "sumpool":
-            bounds.append(inputs[0] * op["kernel"] ** 2)
-        elif kind == "globalsum":
-            height, width = values[op["in"][0]].shape[-2:]
-            bounds.append(inputs[0] * height * width)
-        elif kind == "add":
-            factors = [1 if name is None else int(np.abs(program.tensors[name]).max()) for name in op["multipliers"]]
-            bounds.append(sum(bound * factor for bound, factor in zip(inputs, factors, strict=True)))
-        elif kind in ("conv", "linear"):
-            if inputs[0] > INT8_LIMIT:
-                raise refusal(
-                    f"{op['name']} reads values up to {inputs[0]}, more than the int8 that ONNX's integer "
-                    "convolution and product take"
-                )
-            bounds.append(np.iinfo(np.int64).max)
-        else:  # maxpool, flatten
-            bounds.append(inputs[0])
-        del index
-    return [value.shape[1:] for value in values], bounds
 
 
 def _emit_step(
@@ -245,12 +208,14 @@ def integer_onnx(program: IntegerProgram, mode: str, timesteps: int, opset: int,
     """The program as a serialized ONNX model in `mode` ("step" or "unrolled", T = `timesteps`).
 
     Raises:
-        CfsnnError: a conv or linear layer reads values that may not fit int8.
+        CfsnnError: a conv, linear or max-pool layer reads values that may not fit int8.
     """
     import onnx
     from onnx import TensorProto, helper
 
-    shapes, _ = _shapes_and_bounds(program)
+    bounds = value_bounds(program)
+    check_int8_inputs(program, bounds)
+    shapes = bounds.shapes
     build = _Builder()
     layers = len(program.neuron_ops())
     batch = "batch"

@@ -1,6 +1,6 @@
 """A model made quantization-aware: batch norm folded into the weights before anything is
 quantised (what is trained is what is deployed), every conv and linear layer fake-quantised
-(`synapse.py`), every neuron layer given a fixed-point membrane (`membrane.py`).
+(`synapse.py`), every neuron layer given a fixed-point membrane (`neurons/fixed_point.py`).
 
     quantize_model(model, settings)      # the structure; every step still 1
     calibrate(model, x_t, settings)      # once, when quantised training starts

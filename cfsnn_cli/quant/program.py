@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from cfsnn_cli.neurons.fixed_point import integer_neuron
-from cfsnn_cli.quant.graph import integer_graph, refusal
+from cfsnn_cli.quant.graph import integer_graph, pair, refusal
 from cfsnn_cli.quant.settings import Quantization
 from cfsnn_cli.quant.steps import plan_steps
 
@@ -114,9 +114,9 @@ def integer_program(model: nn.Module, input_shape: tuple[int, ...], settings: Qu
                     raise refusal(f"{node.name} pools over a window that is not square")
             elif node.op == "maxpool":
                 op |= {
-                    "kernel": _pair(module.kernel_size),
-                    "stride": _pair(module.stride),
-                    "padding": _pair(module.padding),
+                    "kernel": list(pair(module.kernel_size)),
+                    "stride": list(pair(module.stride)),
+                    "padding": list(pair(module.padding)),
                 }
             elif node.op == "globalavg":
                 op["op"] = "globalsum"
@@ -161,7 +161,3 @@ def _neuron_op(index: int, neuron, store) -> dict[str, Any]:
         "bipolar": rule.bipolar,
         "hard_reset": rule.hard_reset,
     }
-
-
-def _pair(value) -> list[int]:
-    return list(value) if isinstance(value, tuple | list) else [value, value]

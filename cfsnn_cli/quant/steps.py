@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from cfsnn_cli.errors import CfsnnError
 from cfsnn_cli.quant.graph import IntegerGraph, Node, refusal
 from cfsnn_cli.quant.settings import Quantization
 from cfsnn_cli.quant.synapse import largest_integer
@@ -68,17 +69,21 @@ def plan_steps(graph: IntegerGraph, x_t: torch.Tensor, settings: Quantization, c
     input_limit = largest_integer(settings.input_bits)
     if calibrate:
         largest = x_t.detach().abs().max().double()
-        input_step = largest / input_limit if largest > 0 else torch.ones((), dtype=torch.float64)
+        if largest == 0:
+            raise CfsnnError("data", "the batch the input step is calibrated on is all zeros")
+        input_step = largest / input_limit
     else:
         input_step = _first_input_step(graph)
     steps: list[torch.Tensor | _Pending] = []
     multipliers: dict[int, list[torch.Tensor | None]] = {}
 
-    def resolved(index: int) -> torch.Tensor:
-        value = steps[index]
+    def resolved(reader: Node) -> torch.Tensor:
+        """The step of what `reader` reads, which must be spikes, the input or their pools."""
+        value = steps[reader.inputs[0]]
         if isinstance(value, _Pending):
             raise refusal(
-                f"{graph.nodes[index].name} feeds a conv or linear layer directly, with no neuron layer between"
+                f"{reader.name} ({reader.op}) reads the output of {graph.nodes[reader.inputs[0]].name} "
+                "with no neuron layer between"
             )
         return value
 
@@ -94,7 +99,7 @@ def plan_steps(graph: IntegerGraph, x_t: torch.Tensor, settings: Quantization, c
         if node.op == "input":
             steps.append(input_step)
         elif node.op == "synapse":
-            step = resolved(node.inputs[0])
+            step = resolved(node)
             if step.dim():
                 raise refusal(
                     f"{node.name} reads values with a step per channel (a conv or linear layer after another)"
@@ -105,12 +110,12 @@ def plan_steps(graph: IntegerGraph, x_t: torch.Tensor, settings: Quantization, c
         elif node.op == "avgpool":
             kernel = node.module.kernel_size
             area = kernel * kernel if isinstance(kernel, int) else kernel[0] * kernel[1]
-            steps.append(resolved(node.inputs[0]) / area)
+            steps.append(resolved(node) / area)
         elif node.op == "globalavg":
             height, width = shapes[node.inputs[0]][-2:]
-            steps.append(resolved(node.inputs[0]) / (height * width))
+            steps.append(resolved(node) / (height * width))
         elif node.op in ("maxpool", "flatten"):
-            step = resolved(node.inputs[0])
+            step = resolved(node)
             if node.op == "flatten" and step.dim():
                 raise refusal(f"{node.name} flattens values with a step per channel")
             steps.append(step)
@@ -161,7 +166,9 @@ def _choose_unit(pending: _Pending, settings: Quantization, per_channel: bool) -
         unit = largest if unit is None else torch.maximum(unit, largest)
     if not per_channel:
         unit = unit.amax().expand_as(unit).clone()
-    unit = torch.where(unit > 0, unit, torch.ones_like(unit))  # an all-zero channel: any unit will do
+    if not unit.max() > 0:
+        raise refusal("a layer's weights are all zero: no step to calibrate them on")
+    unit = torch.where(unit > 0, unit, unit.max())  # an all-zero channel takes the layer's largest step
     identity_steps = {float(step) for _, _, step in pending.identities}
     if len(identity_steps) > 1:
         raise refusal("a residual sum adds shortcuts of different steps")

@@ -66,7 +66,7 @@ class QuantizedSynapse:
     def forward(self, a: torch.Tensor) -> torch.Tensor:
         acc = self.integer_op(self.integer_input(a), self.integer_weight())
         bias = self.integer_bias()
-        channels = [1, -1, *([1] * (acc.dim() - 2))] if acc.dim() > 2 else [-1]
+        channels = self.channel_shape(acc)
         if bias is not None:
             acc = acc + bias.reshape(channels)
         # the product of integers can come back off by a rounding (a conv algorithm may transform
@@ -80,12 +80,18 @@ class QuantizedConv2d(QuantizedSynapse, nn.Conv2d):
     def integer_op(self, a_int: torch.Tensor, w_int: torch.Tensor) -> torch.Tensor:
         return functional.conv2d(a_int, w_int, None, self.stride, self.padding, self.dilation, self.groups)
 
+    def channel_shape(self, acc: torch.Tensor) -> list[int]:
+        return [1, -1, *([1] * (acc.dim() - 2))]  # channels on dim 1
+
 
 class QuantizedLinear(QuantizedSynapse, nn.Linear):
     """An nn.Linear computing in integers (see the module docstring); made by `quantized_copy`."""
 
     def integer_op(self, a_int: torch.Tensor, w_int: torch.Tensor) -> torch.Tensor:
         return functional.linear(a_int, w_int)
+
+    def channel_shape(self, acc: torch.Tensor) -> list[int]:
+        return [-1]  # features last, whatever the dimensions before them
 
 
 def quantized_copy(layer: nn.Conv2d | nn.Linear, weight_bits: int) -> QuantizedSynapse:

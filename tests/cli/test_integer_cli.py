@@ -94,13 +94,16 @@ def test_a_bad_quantisation_is_refused_before_anything_is_written(overrides, wor
     assert not out.exists()
 
 
-def test_an_integer_export_of_a_float_checkpoint_is_refused(runs, tmp_path):
-    float_run, _ = runs
+def test_an_integer_export_of_a_float_checkpoint_and_a_float_export_of_a_quantised_one_are_refused(runs, tmp_path):
+    float_run, quantised_run = runs
     for fmt, name in (("integer", "int.safetensors"), ("integer-onnx", "int.onnx")):
         out = tmp_path / name
         line = assert_refused(cfsnn("export", "--ckpt", float_run, "--format", fmt, "--out", out), "float")
         assert "quantize.enabled" in line
         assert not out.exists()
+    out = tmp_path / "float.nir"
+    assert_refused(cfsnn("export", "--ckpt", quantised_run, "--format", "nir", "--out", out), "quantised", "integer")
+    assert not out.exists()
 
 
 def test_a_start_that_does_not_fit_is_refused(runs, tmp_path):
@@ -111,6 +114,7 @@ def test_a_start_that_does_not_fit_is_refused(runs, tmp_path):
         (bundle, TINY + QUANTISED, ["inference bundle"]),
         (float_run / "model.safetensors", ["model.hidden=[64]", "train.epochs=1", *QUANTISED], ["do not fit"]),
         (quantised_run / "model.safetensors", TINY, ["quantised", "float run"]),
+        (quantised_run / "model.safetensors", [*TINY, *QUANTISED, "quantize.weight_bits=8"], ["other [quantize]"]),
     ]
     for start, overrides, words in starts:
         out = tmp_path / "run"

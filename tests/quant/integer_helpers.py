@@ -7,12 +7,14 @@ import numpy as np
 import torch
 
 from cfsnn_cli.engine.build import build_loader, build_split
+from cfsnn_cli.models.blocks import TimeFolded, conv_bn, flatten_to_linear
+from cfsnn_cli.neurons import build_neuron
 from cfsnn_cli.quant.onnx_graph import integer_onnx
 from cfsnn_cli.quant.prepare import calibrate, quantize_model
 from cfsnn_cli.quant.program import integer_program
 from cfsnn_cli.quant.settings import Quantization
 from cfsnn_cli.recipe import load_recipe
-from tests.engine.export_helpers import model_with_statistics, onnx_steps
+from tests.engine.export_helpers import model_with_statistics, onnx_steps, with_statistics
 from tests.firing import calibrate_thresholds, recorded
 
 DIGITS_SHAPE = (1, 8, 8)
@@ -21,6 +23,11 @@ NEURONS = {
     "cf3": ("cf", {"levels": 3, "tau": 4.0}),
     "lif": ("lif", {"reset": "soft"}),
     "lif-hard": ("lif", {"reset": "hard", "v_reset": -0.1, "tau": 3.0}),
+    # learned β and θ, a potential that starts above rest
+    "cf-learned": (
+        "cf",
+        {"levels": 2, "tau": 3.0, "learn_tau": True, "threshold": 0.6, "learn_threshold": True, "v_init": 0.1},
+    ),
 }
 OPTIONS = {"convnet": {"channels": [8, 16], "hidden": 32}, "resnet20": {"width": 8}, "mlp": {"hidden": [48]}}
 
@@ -31,10 +38,28 @@ def digits_batches(timesteps: int = 4, batch_size: int = 120):
     return build_loader(recipe, build_split(recipe, "test"), train=False)
 
 
+def max_pool_chain(neuron) -> torch.nn.Module:
+    """conv → SN → max pool 2 → conv → SN → max pool 3 (stride 2, padding 1) → linear: the max
+    pools of the residual families' stems, small enough for the digits."""
+    return torch.nn.Sequential(
+        conv_bn(1, 8), neuron(), TimeFolded(torch.nn.MaxPool2d(2)),
+        conv_bn(8, 8), neuron(), TimeFolded(torch.nn.MaxPool2d(3, stride=2, padding=1)),
+        flatten_to_linear(8 * 2 * 2, 10),
+    )  # fmt: skip
+
+
 def quantised_model(kind: str, neuron: str, settings: Quantization) -> torch.nn.Module:
-    """A zoo model with batch-norm statistics of its own, thresholds that make every layer fire on
-    the digits, then folded, quantised and calibrated on the first test batch."""
-    model = model_with_statistics(kind, DIGITS_SHAPE, *NEURONS[neuron], calibrated=False, **OPTIONS[kind])
+    """A zoo model (or the `max_pool_chain`) with batch-norm statistics of its own, thresholds that
+    make every layer fire on the digits, then folded, quantised and calibrated on the first test batch."""
+    if kind == "max_pool_chain":
+        torch.manual_seed(0)
+        model = with_statistics(
+            max_pool_chain(lambda: build_neuron(NEURONS[neuron][0], **NEURONS[neuron][1])),
+            DIGITS_SHAPE,
+            calibrated=False,
+        )
+    else:
+        model = model_with_statistics(kind, DIGITS_SHAPE, *NEURONS[neuron], calibrated=False, **OPTIONS[kind])
     x_seq, _ = next(iter(digits_batches()))
     calibrate_thresholds(model, x_seq[:, :24], quantile=0.7)  # a layer at a time: a small batch will do
     quantize_model(model, settings)

@@ -1,8 +1,8 @@
 """The integer program computes the fake-quantised model's spikes: on every spike of every layer,
 over the whole digits test split, the PyTorch model, the NumPy integer simulator and the integer
 ONNX graph in onnxruntime agree, for the convnet and ResNet-20 with CF neurons (one and three
-levels) and LIF, the decay rounded each of the three ways; and every layer fires, so no layer is
-compared silent against silent."""
+levels) and LIF, the decay rounded each of the three ways, max pools, learned β and θ and a
+non-zero V_0; and every layer fires, so no layer is compared silent against silent."""
 
 import numpy as np
 import pytest
@@ -32,6 +32,7 @@ CASES = [
     ("resnet20", "cf3", Quantization(weight_bits=4)),
     ("resnet20", "lif", Quantization(weight_bits=8)),
     ("mlp", "lif-hard", Quantization(weight_bits=2, leak_bits=4, leak_rounding="toward_zero")),
+    ("max_pool_chain", "cf-learned", Quantization(weight_bits=6)),
 ]
 
 

@@ -3,14 +3,17 @@ or refused in one line while its recipe is read, and the steps it calibrates are
 quant/steps.py promises (weights filling their range, a residual sum's shortcut multiplied by an
 integer, one unit for every class of the readout)."""
 
+import numpy as np
 import pytest
 import torch
 
 from cfsnn_cli.errors import CfsnnError
+from cfsnn_cli.quant.bounds import check_exact_in_float32
+from cfsnn_cli.quant.prepare import calibrate
 from cfsnn_cli.quant.settings import Quantization
 from cfsnn_cli.quant.synapse import largest_integer
 from cfsnn_cli.recipe import load_recipe
-from tests.quant.integer_helpers import program_of, quantised_model
+from tests.quant.integer_helpers import DIGITS_SHAPE, program_of, quantised_model
 
 
 @pytest.mark.parametrize(
@@ -19,6 +22,7 @@ from tests.quant.integer_helpers import program_of, quantised_model
         ("sequential-digits", [], "recurrent layer"),
         ("spikformer-digits", [], "SpikingTransformer"),
         ("quickstart", ["model.kind=rsnn"], "recurrent layer"),
+        ("quickstart", ["model.dropout=0.2"], "dropout"),
     ],
 )
 def test_a_model_the_integer_path_lacks_is_refused_when_the_recipe_is_read(recipe, overrides, words):
@@ -75,3 +79,29 @@ def test_a_residual_sum_multiplies_its_shortcut_by_integers_and_the_readout_has_
     assert factors and all(f.dtype.kind == "i" and f.min() >= 1 for f in factors)
     assert [op["op"] for op in program.ops][-4:] == ["neuron", "globalsum", "flatten", "linear"]
     assert isinstance(program.output_unit, float) and program.output_unit > 0
+
+
+def test_bfloat16_training_is_refused_for_a_quantised_model():
+    with pytest.raises(CfsnnError) as refused:
+        load_recipe("quickstart", ["quantize.enabled=true", 'train.precision="bf16"'])
+    assert refused.value.field == "train.precision" and "fp32" in refused.value.problem
+
+
+def test_calibration_on_an_all_zero_batch_is_refused():
+    settings = Quantization()
+    with pytest.raises(CfsnnError) as refused:
+        calibrate(quantised_model("mlp", "cf1", settings), torch.zeros(4, *DIGITS_SHAPE), settings)
+    assert refused.value.field == "data" and "all zeros" in refused.value.problem
+
+
+def test_an_accumulator_float32_cannot_hold_is_refused_at_export():
+    """The digits MLP's first layer is within float32's exact range; the same layer with every
+    weight at 127 over an input eight times as wide (127 · 127 · 512 > 2^22) is not."""
+    settings = Quantization()
+    model = quantised_model("mlp", "cf1", settings)
+    program = program_of(model, settings)
+    check_exact_in_float32(program)  # the digits MLP: fine
+    first = next(op for op in program.ops if op["op"] == "linear")
+    program.input_shape, program.tensors[first["weight"]] = [1, 8, 8 * 8], np.full((48, 512), 127, np.int8)
+    with pytest.raises(CfsnnError, match="more than float32 training holds exactly"):
+        check_exact_in_float32(program)

@@ -92,6 +92,12 @@ def export_checkpoint(
     check_export_options(fmt, timesteps, onnx_mode, opset)
     opened = open_checkpoint(ckpt, device=torch.device("cpu"))
     checkpoint, model = opened.checkpoint, opened.model
+    if fmt in ("onnx", "nir") and checkpoint.recipe.quantize.enabled:
+        raise CfsnnError(
+            "fmt",
+            f"{checkpoint.path} is a quantised model: export it as `fmt=integer` or `fmt=integer-onnx` "
+            "(a float graph would not round as it was trained)",
+        )
     started = time.perf_counter()
     if fmt == "safetensors":
         from cfsnn_cli.engine.export.bundle import export_bundle

@@ -12,6 +12,7 @@ from cfsnn_cli.atomic import atomic_write_bytes
 from cfsnn_cli.engine.build import quantization
 from cfsnn_cli.engine.model_file import ModelCheckpoint, save_integer_bundle
 from cfsnn_cli.errors import CfsnnError
+from cfsnn_cli.quant.bounds import check_exact_in_float32
 from cfsnn_cli.quant.program import IntegerProgram, integer_program
 
 DEFAULT_OPSET = 18
@@ -21,7 +22,8 @@ def checkpoint_program(checkpoint: ModelCheckpoint, model: nn.Module) -> Integer
     """The checkpoint's integer program: read from an integer bundle, else written from its model.
 
     Raises:
-        CfsnnError: the checkpoint is float, or its model has an operation the integer path lacks.
+        CfsnnError: the checkpoint is float, its model has an operation the integer path lacks,
+            or an accumulator the fake-quantised model could not hold exactly.
     """
     if not checkpoint.recipe.quantize.enabled:
         raise CfsnnError(
@@ -29,9 +31,11 @@ def checkpoint_program(checkpoint: ModelCheckpoint, model: nn.Module) -> Integer
             f"{checkpoint.path} is a float model; integers need one trained with quantize.enabled = true "
             f"(fine-tune it quantised: train.init_from = {str(checkpoint.path)!r})",
         )
-    if checkpoint.integer_program is not None:
-        return checkpoint.integer_program
-    return integer_program(model, checkpoint.input_shape, quantization(checkpoint.recipe))
+    program = checkpoint.integer_program
+    if program is None:
+        program = integer_program(model, checkpoint.input_shape, quantization(checkpoint.recipe))
+    check_exact_in_float32(program)
+    return program
 
 
 def export_integer(
