@@ -42,11 +42,21 @@ def test_a_quantisation_setting_out_of_range_is_refused_naming_its_field(field, 
     assert refused.value.field == f"quantize.{field}" and bound in refused.value.problem
 
 
-@pytest.mark.parametrize("kind", ["mlp", "convnet", "resnet20"])
-def test_the_shipped_families_it_takes_load_quantised(kind):
-    recipe = {"mlp": "quickstart", "convnet": "digits-events", "resnet20": "cifar10"}[kind]
-    overrides = ["quantize.enabled=true"] + (["model.kind=resnet20"] if kind == "resnet20" else [])
-    assert load_recipe(recipe, overrides).quantize.enabled
+@pytest.mark.parametrize(
+    ("recipe", "kind"),
+    [
+        ("quickstart", "mlp"),
+        ("digits-events", "convnet"),
+        ("cifar10", "resnet20"),
+        ("cifar10", "resnet19"),
+        ("cifar10", "vggsnn"),
+        ("cifar10", "sew_resnet18"),
+    ],
+)
+def test_the_families_it_takes_build_quantised_when_the_recipe_is_read(recipe, kind):
+    """Read with [quantize] on, the recipe's model is built quantised on the meta device: every
+    operation of the chains and the residual families has its integer form."""
+    assert load_recipe(recipe, ["quantize.enabled=true", f"model.kind={kind}"]).quantize.enabled
 
 
 @pytest.mark.parametrize("per_channel", [True, False])
