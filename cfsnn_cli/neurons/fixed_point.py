@@ -25,7 +25,7 @@ import torch
 
 from cfsnn_cli.errors import require
 from cfsnn_cli.neurons.firing import FiringRule
-from cfsnn_cli.neurons.kernel import channel_sum
+from cfsnn_cli.neurons.kernel import as_channels, channel_sum
 from cfsnn_cli.straight_through import floor_ste, round_ste, trunc_ste
 
 LEAK_ROUNDINGS = ("floor", "toward_zero", "leak_floor")
@@ -70,13 +70,6 @@ def integer_neuron(neuron, unit: torch.Tensor, fixed_point: FixedPointMembrane) 
         v_reset=torch.round(neuron.rule.v_reset / unit),
         v_init=torch.round(neuron.rule.v_init / unit),
     )
-
-
-def as_channels(per_channel: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """A [C] vector shaped to broadcast against one step [B, C, ...] (or [B] with one channel)."""
-    if like.dim() < 2:
-        return per_channel.reshape(())
-    return per_channel.reshape(1, -1, *([1] * (like.dim() - 2)))
 
 
 class FixedPointCount(torch.autograd.Function):

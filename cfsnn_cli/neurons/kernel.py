@@ -18,7 +18,7 @@ def channel_sum(values: torch.Tensor) -> torch.Tensor:
     return values.sum(dim=[d for d in range(values.dim()) if d != 1])
 
 
-def _as_channels(per_channel: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+def as_channels(per_channel: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """Broadcast a [C] vector against one step's [B, C, ...] tensor."""
     if like.dim() < 2:
         return per_channel
@@ -88,8 +88,8 @@ class NeuronSequence(torch.autograd.Function):
                 # the direct path H_t → V_t; a hard reset closes it where the neuron fired
                 grad_h += grad_v * (1 - n) if rule.hard_reset else grad_v
             if balance_grads:
-                grad_h += _as_channels(grad_positive, h) * (h > 0)
-                grad_h -= _as_channels(grad_negative, h) * (h < 0)
+                grad_h += as_channels(grad_positive, h) * (h > 0)
+                grad_h -= as_channels(grad_negative, h) * (h < 0)
 
             if need_threshold:
                 grad_threshold += step_grad_threshold

@@ -14,7 +14,7 @@ import triton
 
 from cfsnn_cli.neurons import triton_kernel
 from cfsnn_cli.neurons.firing import FiringRule
-from cfsnn_cli.neurons.kernel import _as_channels, channel_sum
+from cfsnn_cli.neurons.kernel import as_channels, channel_sum
 from cfsnn_cli.neurons.layout import TimeMajorLayout
 from cfsnn_cli.neurons.triton_elementwise import slope_fits_triton, triton_slope
 
@@ -64,7 +64,7 @@ def _scalars(beta, threshold, rule: FiringRule, like: torch.Tensor) -> torch.Ten
 def _per_neuron(per_channel: torch.Tensor, x_seq: torch.Tensor, layout: TimeMajorLayout) -> torch.Tensor:
     """A per-channel vector spread over one step's M neurons, in the rows' order."""
     one_step = x_seq[:1]
-    spread = _as_channels(per_channel.to(x_seq.dtype), one_step[0]).expand(one_step.shape[1:]).unsqueeze(0)
+    spread = as_channels(per_channel.to(x_seq.dtype), one_step[0]).expand(one_step.shape[1:]).unsqueeze(0)
     return layout.rows(spread.expand_as(one_step)).reshape(-1)
 
 

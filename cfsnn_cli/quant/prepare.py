@@ -52,18 +52,13 @@ def _reads_input(graph: IntegerGraph, node: Node) -> bool:
     """Whether the synapse reads the network's input, through flattens only (the input is
     quantised once, where it enters; a pool before the first layer would sum already clipped
     integers, so it is refused)."""
-    source = graph.nodes[node.inputs[0]]
-    while source.op == "flatten":
+    source, pool = graph.nodes[node.inputs[0]], None
+    while source.op in ("flatten", "avgpool", "maxpool", "globalavg"):
+        pool = pool or (source if source.op != "flatten" else None)
         source = graph.nodes[source.inputs[0]]
-    if source.op in ("avgpool", "maxpool", "globalavg") and _from_input(graph, source):
-        raise refusal(f"{source.name} pools the input before any conv or linear layer")
+    if source.op == "input" and pool is not None:
+        raise refusal(f"{pool.name} pools the input before any conv or linear layer")
     return source.op == "input"
-
-
-def _from_input(graph: IntegerGraph, node: Node) -> bool:
-    while node.op in ("flatten", "avgpool", "maxpool", "globalavg"):
-        node = graph.nodes[node.inputs[0]]
-    return node.op == "input"
 
 
 def _channels(graph: IntegerGraph, node: Node) -> int:

@@ -115,4 +115,4 @@ def quantized_copy(layer: nn.Conv2d | nn.Linear, weight_bits: int) -> QuantizedS
     quantized.weight = layer.weight
     quantized.bias = layer.bias
     quantized.init_quantization(weight_bits)
-    return quantized.to(layer.weight.device) if layer.weight.device.type != "meta" else quantized
+    return quantized.to(layer.weight.device)

@@ -19,6 +19,7 @@ FORMATS = ("safetensors", "onnx", "nir", "integer", "integer-onnx")
 ONNX_FORMATS = ("onnx", "integer-onnx")
 ONNX_MODES = ("step", "unrolled")
 OPSETS = (18, 23)  # the torch.export-based exporter writes opset 18 and later
+DEFAULT_OPSET = 18
 EXTRAS = {"onnx": ("onnx", "onnxscript"), "nir": ("nir",), "integer-onnx": ("onnx",)}
 
 
@@ -99,25 +100,22 @@ def export_checkpoint(
             "(a float graph would not round as it was trained)",
         )
     started = time.perf_counter()
+    # what the ONNX formats write beside the graph (the integer bundle passes them on unused)
+    steps, opset = timesteps or checkpoint.recipe.data.timesteps, opset or DEFAULT_OPSET
+    metadata = {
+        "cfsnn_recipe": checkpoint.recipe.to_json(),
+        "cfsnn_class_names": json.dumps(checkpoint.class_names),
+        "cfsnn_input_shape": json.dumps(list(checkpoint.input_shape)),
+    }
     if fmt == "safetensors":
         from cfsnn_cli.engine.export.bundle import export_bundle
 
         details = export_bundle(checkpoint, model, out)
     elif fmt == "onnx":
         from cfsnn_cli.engine.export.bundle import folded_copy
-        from cfsnn_cli.engine.export.onnx import DEFAULT_OPSET, export_onnx
+        from cfsnn_cli.engine.export.onnx import export_onnx
 
-        steps = timesteps or checkpoint.recipe.data.timesteps
-        metadata = {
-            "cfsnn_recipe": checkpoint.recipe.to_json(),
-            "cfsnn_class_names": json.dumps(checkpoint.class_names),
-            "cfsnn_input_shape": json.dumps(list(checkpoint.input_shape)),
-        }
-        opset = opset or DEFAULT_OPSET
         details = export_onnx(folded_copy(model), checkpoint.input_shape, out, onnx_mode, steps, opset, metadata)
-        details |= {"mode": onnx_mode, "opset": opset}
-        if onnx_mode == "unrolled":
-            details["timesteps"] = steps
     elif fmt == "nir":
         from cfsnn_cli.engine.export.nir import export_nir
 
@@ -125,7 +123,8 @@ def export_checkpoint(
     else:
         from cfsnn_cli.engine.export.integer import export_integer
 
-        steps = timesteps or checkpoint.recipe.data.timesteps
-        details = export_integer(checkpoint, model, out, fmt, onnx_mode, steps, opset)
+        details = export_integer(checkpoint, model, out, fmt, onnx_mode, steps, opset, metadata)
+    if fmt in ONNX_FORMATS:
+        details |= {"mode": onnx_mode, "opset": opset, **({"timesteps": steps} if onnx_mode == "unrolled" else {})}
     seconds = time.perf_counter() - started
     return checkpoint, ExportResult(Path(out), fmt, Path(out).stat().st_size, seconds, details)

@@ -3,7 +3,6 @@ as an integer bundle (safetensors, with the recipe: `cfsnn eval` runs it in the 
 or as an integer ONNX graph (`quant/onnx_graph.py`). A float checkpoint is refused: its integers
 would be a rounding nobody trained for."""
 
-import json
 from pathlib import Path
 
 from torch import nn
@@ -14,8 +13,6 @@ from cfsnn_cli.engine.model_file import ModelCheckpoint, save_integer_bundle
 from cfsnn_cli.errors import CfsnnError
 from cfsnn_cli.quant.bounds import check_exact_in_float32
 from cfsnn_cli.quant.program import IntegerProgram, integer_program
-
-DEFAULT_OPSET = 18
 
 
 def checkpoint_program(checkpoint: ModelCheckpoint, model: nn.Module) -> IntegerProgram:
@@ -39,9 +36,17 @@ def checkpoint_program(checkpoint: ModelCheckpoint, model: nn.Module) -> Integer
 
 
 def export_integer(
-    checkpoint: ModelCheckpoint, model: nn.Module, out: Path, fmt: str, mode: str, timesteps: int, opset: int | None
+    checkpoint: ModelCheckpoint,
+    model: nn.Module,
+    out: Path,
+    fmt: str,
+    mode: str,
+    timesteps: int,
+    opset: int,
+    metadata: dict[str, str],
 ) -> dict:
-    """Write `fmt` ("integer" or "integer-onnx") to `out`, atomically; return a summary."""
+    """Write `fmt` ("integer" or "integer-onnx") to `out`, atomically; return a summary. `mode`,
+    `timesteps`, `opset` and `metadata` (the graph's metadata_props) are the ONNX graph's."""
     program = checkpoint_program(checkpoint, model)
     summary = {
         "operations": len(program.ops),
@@ -54,11 +59,5 @@ def export_integer(
         return summary
     from cfsnn_cli.quant.onnx_graph import integer_onnx
 
-    metadata = {
-        "cfsnn_recipe": checkpoint.recipe.to_json(),
-        "cfsnn_class_names": json.dumps(checkpoint.class_names),
-        "cfsnn_input_shape": json.dumps(list(checkpoint.input_shape)),
-    }
-    opset = opset or DEFAULT_OPSET
     atomic_write_bytes(out, integer_onnx(program, mode, timesteps, opset, metadata))
-    return summary | {"mode": mode, "opset": opset, **({"timesteps": timesteps} if mode == "unrolled" else {})}
+    return summary

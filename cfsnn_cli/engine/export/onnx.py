@@ -24,7 +24,6 @@ from cfsnn_cli.engine.step import initial_states, named_initial_states, step_mod
 from cfsnn_cli.neurons.layers import neuron_layers
 
 MODES = ("step", "unrolled")
-DEFAULT_OPSET = 18
 
 
 class StepGraph(nn.Module):
